@@ -152,7 +152,9 @@ class GenerationConfig:
     top_p: float = _f(0.9, "Top-p (paper: 0.9).")
     max_new_tokens: int = _f(512, "New tokens per candidate.")
     batch_size: int = _f(8, "Prompts per batch (each with num_candidates sequences).")
-    backend: str = _f("hf", "hf (batched transformers generate) or vllm.")
+    backend: str = _f("hf", "hf (batched transformers, sharded over ranks) or vllm (extra `srlm[vllm]`, GPU).")
+    tensor_parallel_size: int = _f(1, "vllm: GPUs one model is split over.")
+    gpu_memory_utilization: float = _f(0.9, "vllm: fraction of each GPU's memory it may take.")
 
 
 @dataclass
@@ -212,13 +214,17 @@ class EvalConfig:
 
 @dataclass
 class LauncherConfig:
-    kind: LauncherKind = _f(LauncherKind.inprocess, "inprocess, subprocess, torchrun or accelerate.")
+    kind: LauncherKind = _f(LauncherKind.inprocess, "sft and dpo: inprocess, subprocess, torchrun, accelerate.")
     num_processes: int = _f(1, "Processes per machine.")
     num_machines: int = _f(1, "Machines.")
     main_process_ip: str | None = _f(None, "Rendezvous address for multi-node.")
     main_process_port: int = _f(29500, "Rendezvous port.")
     accelerate_config: str | None = _f(None, "accelerate config file (see conf/accelerate/).")
     hostfile: str | None = _f(None, "Hostfile passed through to the launcher.")
+    generation_kind: LauncherKind | None = _f(
+        None, "Generation stages (generate, judge) with backend=hf; null: as `kind`. vllm runs one process."
+    )
+    generation_processes: int | None = _f(None, "Processes per machine for generation stages; null: num_processes.")
 
 
 @dataclass
@@ -309,6 +315,19 @@ def validate(cfg: DictConfig) -> None:
         (cfg.generation.num_candidates >= 2, "generation.num_candidates", "at least 2 (pairs need two candidates)"),
         (cfg.judge.num_samples >= 1, "judge.num_samples", "at least 1"),
         (cfg.generation.backend in ("hf", "vllm"), "generation.backend", "hf or vllm"),
+        (cfg.generation.tensor_parallel_size >= 1, "generation.tensor_parallel_size", "at least 1"),
+        (cfg.launcher.num_processes >= 1, "launcher.num_processes", "at least 1"),
+        (cfg.launcher.num_machines >= 1, "launcher.num_machines", "at least 1"),
+        (
+            cfg.launcher.num_machines == 1 or enum_value(cfg.launcher.kind) == "accelerate",
+            "launcher.kind",
+            "accelerate when launcher.num_machines > 1 (DeepSpeed's multi-node launcher starts the other machines)",
+        ),
+        (
+            cfg.launcher.num_machines == 1 or None not in (cfg.launcher.main_process_ip, cfg.launcher.hostfile),
+            "launcher.hostfile",
+            "a hostfile and launcher.main_process_ip (machine 0's address) when launcher.num_machines > 1",
+        ),
         (cfg.logger.backend in ("none", "wandb"), "logger.backend", "none or wandb"),
         (
             cfg.model.dtype in ("auto", "float32", "bfloat16", "float16"),

@@ -2,7 +2,8 @@
 
 Points: a JSONL file name (`candidates.jsonl`, `judgments.jsonl`, ...) killed once it holds
 `count` rows, optionally leaving a torn last line (`candidates.jsonl:3:torn`); or a training stage
-(`sft`, `dpo`) killed right after its trainer saved checkpoint `count`. Unset in normal runs: then nothing happens.
+(`sft`, `dpo`) killed right after its trainer saved checkpoint `count`. `SRLM_KILL_RANK=<r>` limits the
+kill to rank r of a multi-process stage. Unset in normal runs: then nothing happens.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import signal
 
 def _spec() -> tuple[str, int, bool] | None:
     raw = os.environ.get("SRLM_KILL_AT")
-    if not raw:
+    if not raw or os.environ.get("SRLM_KILL_RANK", os.environ.get("RANK", "0")) != os.environ.get("RANK", "0"):
         return None
     point, count, *rest = raw.split(":")
     return point, int(count), "torn" in rest

@@ -46,6 +46,8 @@ def run_batches(
     `process(batch)` returns `rows_per_item` rows per item; `row_item(row)` names the item a row
     came from and `row_id(row)` identifies the row. A batch with any row missing is regenerated
     with the batch's own seed and only the missing rows are appended: no row is written twice.
+    Under several processes, rank r takes batches r, r + world, ... (the writer knows its rank), so
+    every batch has the same content and seed whatever the number of processes.
     """
     written = {row_id(r) for r in writer.rows}
     per_item: dict[str, int] = {}
@@ -53,8 +55,12 @@ def run_batches(
         per_item[row_item(r)] = per_item.get(row_item(r), 0) + 1
     ordered = sorted(items, key=lambda it: (-length(it), item_key(it)))
     batches = [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
-    with tqdm(total=len(ordered), desc=desc, unit="item", disable=None) as bar:
+    mine = sum(len(b) for i, b in enumerate(batches) if i % writer.world_size == writer.rank)
+    rank_desc = f"{desc} [rank {writer.rank}/{writer.world_size}]" if writer.world_size > 1 else desc
+    with tqdm(total=mine, desc=rank_desc, unit="item", disable=None) as bar:
         for index, batch in enumerate(batches):
+            if index % writer.world_size != writer.rank:
+                continue
             if all(per_item.get(item_key(it), 0) >= rows_per_item for it in batch):
                 bar.update(len(batch))
                 continue

@@ -1,7 +1,7 @@
 """Crash-safe file I/O: atomic writes, and JSONL files that survive a kill mid-line.
 
 Finished files are written to a temporary name and renamed into place. Stages that produce rows
-append them to `<file>.partial` (flushed and fsynced per batch) and rename it to `<file>` when done,
+append them to `<file>.partial` (flushed and fsynced per batch) and write `<file>` from it when done,
 so a killed stage resumes from the rows it already wrote.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from srlm import faults
+from srlm import distributed, faults
 from srlm.errors import SrlmError
 
 
@@ -67,35 +67,34 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 class RowWriter:
-    """Appends rows to `<path>.partial`; `finish()` renames it to `path`.
+    """Appends rows to `<path>.partial`; `finish()` writes `path`.
 
     On open, rows already in the partial file are loaded (`self.rows`) and a half-written last
     line, left by a kill, is cut off so that it is redone.
+
+    In a stage run as several processes, rank `r` appends to `<path>.rank<r>.partial`; every rank
+    also loads the rows of the other partial files (left by an attempt with another number of
+    processes), so nothing finished is redone. `finish()` is a barrier: rank 0 merges all partial
+    files in one fixed order and writes `path`, the other ranks then read it.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, rank: int = 0, world_size: int = 1):
         self.path = Path(path)
-        self.partial = self.path.with_name(self.path.name + ".partial")
+        self.rank, self.world_size = rank, world_size
+        suffix = ".partial" if world_size == 1 else f".rank{rank}.partial"
+        self.partial = self.path.with_name(self.path.name + suffix)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.rows: list[dict] = self._recover()
+        own = _recover_rows(self.partial, truncate=True)
+        distributed.barrier()
+        others = [r for p in self._partials() if p != self.partial for r in _recover_rows(p, truncate=False)]
+        self.rows: list[dict] = others + own
         self._file = open(self.partial, "a", encoding="utf-8")
 
-    def _recover(self) -> list[dict]:
-        if not self.partial.exists():
-            return []
-        rows, good_bytes = [], 0
-        with open(self.partial, "rb") as f:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    break
-                try:
-                    rows.append(json.loads(raw))
-                except json.JSONDecodeError:
-                    break
-                good_bytes += len(raw)
-        with open(self.partial, "r+b") as f:
-            f.truncate(good_bytes)
-        return rows
+    def _partials(self) -> list[Path]:
+        """Every partial file of `path`: the single-process one, then the ranks' in rank order."""
+        ranked = self.path.parent.glob(f"{self.path.name}.rank*.partial")
+        plain = self.path.with_name(self.path.name + ".partial")
+        return [p for p in [plain] if p.exists()] + sorted(ranked, key=lambda p: int(p.name.split(".rank")[-1][:-8]))
 
     def write(self, rows: Iterable[dict]) -> None:
         """Append rows and make them durable before returning."""
@@ -107,11 +106,40 @@ class RowWriter:
         self.rows.extend(rows)
         faults.after_rows(self.path, len(self.rows), self._file)
 
-    def finish(self) -> list[dict]:
+    def finish(self, order: Callable[[dict], Any] | None = None) -> list[dict]:
+        """Write `path` from every partial file, rows sorted by `order` (else in file order)."""
         self._file.close()
-        os.replace(self.partial, self.path)
+        distributed.barrier()
+        if self.rank == 0:
+            partials = self._partials()
+            rows = [r for p in partials for r in _recover_rows(p, truncate=False)]
+            write_jsonl(self.path, sorted(rows, key=order) if order else rows)
+            for p in partials:
+                p.unlink()
+        distributed.barrier()
+        self.rows = read_jsonl(self.path)
         return self.rows
 
     def close(self) -> None:
         if not self._file.closed:
             self._file.close()
+
+
+def _recover_rows(partial: Path, truncate: bool) -> list[dict]:
+    """Complete rows of a partial file; with `truncate`, cut off a half-written last line."""
+    if not partial.exists():
+        return []
+    rows, good_bytes = [], 0
+    with open(partial, "rb") as f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                rows.append(json.loads(raw))
+            except json.JSONDecodeError:
+                break
+            good_bytes += len(raw)
+    if truncate:
+        with open(partial, "r+b") as f:
+            f.truncate(good_bytes)
+    return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from srlm.config import enum_value
 from srlm.errors import SrlmError
@@ -11,40 +12,54 @@ from srlm.io import read_json
 from srlm.stages import metrics_file, run_stage
 
 TRAINING_STAGES = ("sft", "dpo")
+GENERATION_STAGES = ("generate", "judge")
+
+
+def stage_launcher(stage: str, cfg) -> tuple[str, int]:
+    """(launcher kind, processes per machine) of `stage`.
+
+    Training stages use `launcher.kind`; generate and judge with the HF backend use the generation
+    launcher (sharded over ranks); everything else, and vLLM generation (tensor parallel inside one
+    process), runs as one process.
+    """
+    lc = cfg.launcher
+    kind = enum_value(lc.kind)
+    if stage in TRAINING_STAGES:
+        return kind, lc.num_processes
+    if stage in GENERATION_STAGES and cfg.generation.backend == "hf":
+        return enum_value(lc.generation_kind or lc.kind), lc.generation_processes or lc.num_processes
+    return ("inprocess" if kind == "inprocess" else "subprocess"), 1
+
+
+def _tool(name: str) -> str:
+    """A launcher executable from this Python's environment (so an unactivated venv works), else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else name
 
 
 def stage_command(stage: str, cfg, paths) -> list[str] | None:
     """The command line that runs `stage`, or None when it runs in this process."""
     lc = cfg.launcher
-    kind = enum_value(lc.kind)
+    kind, nproc = stage_launcher(stage, cfg)
+    machines = lc.num_machines if kind in ("torchrun", "accelerate") else 1
     entry = ["-m", f"srlm.stages.{stage}", str(paths.run.root), str(paths.t)]
     if kind == "inprocess":
         return None
-    if kind == "subprocess" or (lc.num_processes * lc.num_machines == 1 and stage not in TRAINING_STAGES):
+    if kind == "subprocess" or (nproc * machines == 1 and stage not in TRAINING_STAGES):
         return [sys.executable, *entry]
     if kind == "torchrun":
-        cmd = ["torchrun", f"--nproc_per_node={lc.num_processes}", f"--nnodes={lc.num_machines}"]
-        if lc.num_machines > 1:
-            cmd += [f"--rdzv_endpoint={lc.main_process_ip}:{lc.main_process_port}", "--rdzv_backend=c10d"]
-        else:
-            cmd += ["--standalone"]
-        return cmd + entry
-    cmd = [
-        "accelerate",
-        "launch",
-        f"--num_processes={lc.num_processes * lc.num_machines}",
-        f"--num_machines={lc.num_machines}",
-    ]
+        return [_tool("torchrun"), "--standalone", f"--nproc_per_node={nproc}", *entry]
+    cmd = [_tool("accelerate"), "launch", f"--num_processes={nproc * machines}", f"--num_machines={machines}"]
     if lc.accelerate_config:
         cmd += [f"--config_file={lc.accelerate_config}"]
-    if lc.num_machines > 1:
+    if machines > 1:
         cmd += [
             f"--main_process_ip={lc.main_process_ip}",
             f"--main_process_port={lc.main_process_port}",
-            "--machine_rank=${MACHINE_RANK}",
+            "--machine_rank=0",
+            f"--deepspeed_hostfile={lc.hostfile}",
+            "--deepspeed_multinode_launcher=pdsh",
         ]
-    if lc.hostfile:
-        cmd += [f"--deepspeed_hostfile={lc.hostfile}"]
     return cmd + entry
 
 
@@ -55,5 +70,8 @@ def launch(stage: str, cfg, paths) -> dict:
         return run_stage(stage, cfg, paths)
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
-        raise SrlmError(f"stage {stage} of iteration {paths.t} failed (exit {result.returncode}): {' '.join(cmd)}")
+        raise SrlmError(
+            f"stage {stage} of iteration {paths.t} failed (exit {result.returncode}; the failing rank's error is "
+            f"printed above): {' '.join(cmd)}"
+        )
     return read_json(metrics_file(paths, stage))

@@ -13,9 +13,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-
-def is_rank_zero() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
+from srlm.distributed import is_rank_zero
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:

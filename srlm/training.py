@@ -74,8 +74,8 @@ def last_checkpoint(checkpoints: Path) -> str | None:
 def save_final_model(trainer, tokenizer_dir: str, out: Path) -> None:
     """Save the trained model as a plain HF checkpoint (LoRA merged) and move it into place atomically."""
     tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     if trainer.accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
         model = trainer.accelerator.unwrap_model(trainer.model)
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()

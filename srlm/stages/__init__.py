@@ -61,7 +61,7 @@ def run_stage(stage: str, cfg, paths: IterationPaths) -> dict:
 def main(stage: str, argv: list[str] | None = None) -> int:
     """Entry of `python -m srlm.stages.<stage> RUN_DIR ITERATION`."""
     from srlm.config import load_run_config
-    from srlm.tracking import is_rank_zero
+    from srlm.distributed import is_rank_zero, rank, shutdown, world_size
 
     parser = argparse.ArgumentParser(prog=f"python -m srlm.stages.{stage}")
     parser.add_argument("run_dir")
@@ -72,8 +72,10 @@ def main(stage: str, argv: list[str] | None = None) -> int:
         paths = RunPaths(Path(args.run_dir)).iteration(args.iteration)
         metrics = run_stage(stage, cfg, paths)
     except SrlmError as e:
-        print(f"error: {e}", file=sys.stderr)
+        where = f" (rank {rank()} of {world_size()})" if world_size() > 1 else ""
+        print(f"error{where}: {e}", file=sys.stderr)
         return 2
     if is_rank_zero():
         write_json(metrics_file(paths, stage), metrics)
+    shutdown()
     return 0

@@ -1,4 +1,7 @@
-"""Generate: N candidate responses per prompt with M_t (batched, KV cache, resumable).
+"""Generate: N candidate responses per prompt with M_t (batched, KV cache, resumable, sharded over ranks).
+
+`candidates.jsonl` lists the prompts in the order of `prompts.jsonl`, candidates 0..N-1 each,
+whatever the number of processes that wrote it.
 
 Run by hand: `python -m srlm.stages.generate RUN_DIR ITERATION`.
 """
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 import statistics
 
+from srlm import distributed
 from srlm.generation import chat_prompt, run_batches, sample
 from srlm.io import RowWriter, read_jsonl
 from srlm.models import load_model, load_tokenizer
@@ -38,9 +42,9 @@ def run(cfg, paths) -> dict:
             for j, o in enumerate(cands)
         ]
 
-    writer = RowWriter(paths.candidates)
+    writer = RowWriter(paths.candidates, distributed.rank(), distributed.world_size())
     try:
-        rows = run_batches(
+        run_batches(
             prompts,
             item_key=lambda p: p["prompt_id"],
             length=lambda p: len(p["chat"]),
@@ -55,7 +59,8 @@ def run(cfg, paths) -> dict:
         )
     finally:
         writer.close()
-    writer.finish()
+    position = {f"{p['prompt_id']}/c{j}": (i, j) for i, p in enumerate(prompts) for j in range(gen.num_candidates)}
+    rows = writer.finish(order=lambda r: position[r["candidate_id"]])
     return candidate_stats(rows)
 
 

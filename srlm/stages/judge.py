@@ -10,6 +10,7 @@ Run by hand: `python -m srlm.stages.judge RUN_DIR ITERATION`.
 
 from __future__ import annotations
 
+from srlm import distributed
 from srlm.config import enum_value
 from srlm.generation import run_batches
 from srlm.io import RowWriter, read_jsonl
@@ -29,7 +30,7 @@ def run(cfg, paths) -> dict:
     mode = enum_value(jc.mode)
     modes = [mode] + (["expected_score"] if jc.compare_modes and mode == "sampled" else [])
 
-    writer = RowWriter(paths.judgments)
+    writer = RowWriter(paths.judgments, distributed.rank(), distributed.world_size())
     try:
         for m in modes:
             samples = jc.num_samples if m == "sampled" else 1
@@ -54,7 +55,8 @@ def run(cfg, paths) -> dict:
             )
     finally:
         writer.close()
-    rows = writer.finish()
+    position = {c["candidate_id"]: i for i, c in enumerate(candidates)}
+    rows = writer.finish(order=lambda r: (modes.index(r["mode"]), position[r["candidate_id"]], r["sample"]))
     return judge_stats(rows, candidates, mode)
 
 

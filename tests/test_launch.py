@@ -1,0 +1,77 @@
+"""How the driver launches each stage: per stage family, processes, machines; bad launcher settings."""
+
+import pytest
+
+from srlm.config import compose
+from srlm.driver import dry_run
+from srlm.errors import SrlmError
+
+
+def commands(tmp_path, *overrides) -> dict[str, str]:
+    """stage -> command line of iteration 1 (iteration 0 for sft)."""
+    lines = dry_run(compose([*overrides, f"run_dir={tmp_path}"]))
+    out = {}
+    for line in lines:
+        where, cmd = line.split(": ", 1)
+        if where.startswith("[iteration 1]") or where.endswith(" sft"):
+            out[where.split()[-1]] = cmd
+    return out
+
+
+def test_paper_recipe_trains_under_zero3_and_generates_with_one_vllm_process(tmp_path):
+    cmds = commands(tmp_path, "recipe=llama2-70b/paper")
+    for stage in ("sft", "dpo"):
+        assert "accelerate launch --num_processes=8 --num_machines=1" in cmds[stage]
+        assert "conf/accelerate/zero3.yaml" in cmds[stage] and f"-m srlm.stages.{stage} " in cmds[stage]
+    for stage in ("prompts", "generate", "judge", "pairs", "eval"):
+        assert "launch --" not in cmds[stage] and "--nproc_per_node" not in cmds[stage], cmds[stage]
+        assert f"-m srlm.stages.{stage} " in cmds[stage]
+
+
+def test_hf_generation_is_sharded_under_the_generation_launcher(tmp_path):
+    cmds = commands(
+        tmp_path,
+        "recipe=llama2-70b/paper",
+        "generation.backend=hf",
+        "launcher.generation_kind=torchrun",
+        "launcher.generation_processes=4",
+    )
+    assert "torchrun --standalone --nproc_per_node=4 -m srlm.stages.generate" in cmds["generate"]
+    assert "--nproc_per_node=4 -m srlm.stages.judge" in cmds["judge"]
+    assert "--num_processes=8" in cmds["dpo"]
+    assert "--nproc_per_node" not in cmds["pairs"] + cmds["eval"]
+
+
+def test_torchrun_launcher_runs_training_and_generation_on_all_processes(tmp_path):
+    cmds = commands(tmp_path, "recipe=smoke", "launcher=torchrun", "launcher.num_processes=2")
+    for stage in ("sft", "generate", "judge", "dpo"):
+        assert f"--nproc_per_node=2 -m srlm.stages.{stage}" in cmds[stage]
+    assert "--nproc_per_node" not in cmds["prompts"]
+
+
+def test_two_machines_go_through_the_deepspeed_hostfile(tmp_path):
+    cmds = commands(
+        tmp_path,
+        "recipe=llama2-70b/paper",
+        "launcher.num_machines=2",
+        "launcher.main_process_ip=10.0.0.1",
+        "launcher.hostfile=/etc/hostfile",
+    )
+    assert "--num_processes=16 --num_machines=2" in cmds["dpo"]
+    for flag in ("--main_process_ip=10.0.0.1", "--machine_rank=0", "--deepspeed_hostfile=/etc/hostfile"):
+        assert flag in cmds["dpo"]
+
+
+@pytest.mark.parametrize(
+    "overrides,key",
+    [
+        (["launcher.num_machines=2", "launcher.main_process_ip=10.0.0.1"], "launcher.hostfile"),
+        (["launcher.num_machines=2", "launcher.hostfile=/h"], "launcher.hostfile"),
+        (["launcher=torchrun", "launcher.num_machines=2", "launcher.hostfile=/h"], "launcher.kind"),
+        (["launcher.num_processes=0"], "launcher.num_processes"),
+        (["generation.tensor_parallel_size=0"], "generation.tensor_parallel_size"),
+    ],
+)
+def test_bad_launcher_settings_name_the_key(tmp_path, overrides, key):
+    with pytest.raises(SrlmError, match=key.replace(".", r"\.")):
+        compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}", *overrides])
