@@ -17,6 +17,7 @@ from srlm.launch import launch, stage_command
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
 from srlm.tracking import MetricsLogger
+from srlm.vllm_engine import check_vllm_available
 
 IGNORED_ON_RESUME = ("resume", "launcher", "logger")
 HEADLINE = {
@@ -94,6 +95,8 @@ def dry_run(cfg) -> list[str]:
 
 
 def run(cfg) -> RunPaths:
+    if cfg.generation.backend == "vllm":
+        check_vllm_available()  # before any work, not hours later at the first generate stage
     paths, manifest = prepare_run_dir(cfg)
     logger = MetricsLogger(paths.metrics, cfg, manifest, to_container(cfg))
     try:

@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from srlm.io import RowWriter
+from srlm.vllm_engine import VllmEngine
 
 
 def derive_seed(*parts) -> int:
@@ -88,7 +89,10 @@ def sample(
     """Sample `num_return_sequences` continuations per prompt in one left-padded batch (KV cache on).
 
     Returns, per prompt, dicts with `text`, `prompt_tokens`, `completion_tokens`, `finish_reason`.
+    `model` may also be a VllmEngine (generation.backend=vllm): the same call, served by vLLM.
     """
+    if isinstance(model, VllmEngine):
+        return model.sample(prompts, num_return_sequences, max_new_tokens, temperature, top_p, stop_strings)
     enc = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     do_sample = temperature > 0
     out = model.generate(
@@ -130,6 +134,8 @@ def sample(
 @torch.no_grad()
 def next_token_probs(model, tokenizer, texts: list[str], token_ids: list[int]) -> torch.Tensor:
     """Probabilities of `token_ids` as the next token after each text (one left-padded forward pass)."""
+    if isinstance(model, VllmEngine):
+        return model.next_token_probs(texts, token_ids)
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
     logits = model(**enc).logits[:, -1, :].float()
     return torch.softmax(logits, dim=-1)[:, token_ids].cpu()

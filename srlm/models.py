@@ -188,6 +188,15 @@ def load_model(path: str, dtype: str = "auto", for_training: bool = False, dropo
     return model.to(device()).eval()
 
 
+def load_generator(cfg, path: str):
+    """The model generate and judge sample from: HF on this rank's device, or a vLLM engine."""
+    if cfg.generation.backend == "vllm":
+        from srlm.vllm_engine import VllmEngine
+
+        return VllmEngine(path, cfg)
+    return load_model(path, cfg.model.dtype)
+
+
 def model_path(cfg) -> str:
     """The base model of a run config, resolved."""
     return resolve_model(cfg.model.name, dict(cfg.model.tiny))

@@ -75,3 +75,23 @@ def test_two_machines_go_through_the_deepspeed_hostfile(tmp_path):
 def test_bad_launcher_settings_name_the_key(tmp_path, overrides, key):
     with pytest.raises(SrlmError, match=key.replace(".", r"\.")):
         compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}", *overrides])
+
+
+def test_vllm_backend_without_vllm_fails_before_any_work(tmp_path):
+    from srlm.driver import run
+
+    cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", "generation.backend=vllm"])
+    with pytest.raises(SrlmError, match=r"pip install 'srlm\[vllm\]'"):
+        run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_vllm_backend_without_a_gpu_says_so(monkeypatch):
+    import importlib.util
+
+    from srlm import vllm_engine
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(vllm_engine.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SrlmError, match="needs a CUDA GPU"):
+        vllm_engine.check_vllm_available()

@@ -13,7 +13,7 @@ import statistics
 from srlm import distributed
 from srlm.generation import chat_prompt, run_batches, sample
 from srlm.io import RowWriter, read_jsonl
-from srlm.models import load_model, load_tokenizer
+from srlm.models import load_generator, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
 
 
@@ -22,7 +22,7 @@ def run(cfg, paths) -> dict:
     prompts = read_jsonl(paths.prompts)
     model_dir = current_model(cfg, paths)
     tokenizer = load_tokenizer(model_dir)
-    model = load_model(model_dir, cfg.model.dtype)
+    model = load_generator(cfg, model_dir)
     for p in prompts:
         p["chat"] = chat_prompt(tokenizer, p["prompt"])
 

@@ -15,7 +15,7 @@ from srlm.config import enum_value
 from srlm.generation import run_batches
 from srlm.io import RowWriter, read_jsonl
 from srlm.judge import judge_expected, judge_sampled, load_template, mean_scores
-from srlm.models import load_model, load_tokenizer
+from srlm.models import load_generator, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
 
 
@@ -26,7 +26,7 @@ def run(cfg, paths) -> dict:
     items = [{"id": c["candidate_id"], "prompt": c["prompt"], "response": c["text"]} for c in candidates]
     model_dir = current_model(cfg, paths)
     tokenizer = load_tokenizer(model_dir)
-    model = load_model(model_dir, cfg.model.dtype)
+    model = load_generator(cfg, model_dir)
     mode = enum_value(jc.mode)
     modes = [mode] + (["expected_score"] if jc.compare_modes and mode == "sampled" else [])
 
