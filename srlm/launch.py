@@ -6,9 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from srlm.config import enum_value
 from srlm.errors import SrlmError
 from srlm.io import read_json
+from srlm.models import resolve_dtype
 from srlm.stages import metrics_file, run_stage
 
 TRAINING_STAGES = ("sft", "dpo")
@@ -52,6 +55,8 @@ def stage_command(stage: str, cfg, paths) -> list[str] | None:
     cmd = [_tool("accelerate"), "launch", f"--num_processes={nproc * machines}", f"--num_machines={machines}"]
     if lc.accelerate_config:
         cmd += [f"--config_file={lc.accelerate_config}"]
+    if stage in TRAINING_STAGES and resolve_dtype(cfg.model.dtype) == torch.float32:
+        cmd += ["--mixed_precision=no"]  # the trainer runs in float32: a bf16 config file must not disagree
     if machines > 1:
         cmd += [
             f"--main_process_ip={lc.main_process_ip}",

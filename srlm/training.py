@@ -11,6 +11,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from srlm import faults
+from srlm.errors import SrlmError
 from srlm.models import load_tokenizer, resolve_dtype
 
 
@@ -29,7 +30,7 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         output_dir=str(output_dir),
         learning_rate=stage_cfg.learning_rate,
         lr_scheduler_type=stage_cfg.lr_scheduler_type,
-        lr_scheduler_kwargs={"min_lr": stage_cfg.min_lr} if "min_lr" in stage_cfg.lr_scheduler_type else {},
+        lr_scheduler_kwargs=scheduler_kwargs(stage_cfg),
         num_train_epochs=stage_cfg.num_train_epochs,
         max_steps=stage_cfg.max_steps,
         per_device_train_batch_size=stage_cfg.per_device_train_batch_size,
@@ -47,8 +48,20 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         seed=seed,
         data_seed=seed,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every parameter takes part; the search costs a graph traversal a step
         disable_tqdm=False,
     )
+
+
+def scheduler_kwargs(stage_cfg) -> dict:
+    """The final learning rate as a ratio of the peak (`min_lr_rate`), for the `*_with_min_lr` schedules.
+
+    An absolute `min_lr` makes transformers divide by `optimizer.defaults["lr"]`, which DeepSpeed's ZeRO optimizers
+    lack (AttributeError when the scheduler is built); the ratio gives the same schedule with any optimizer.
+    """
+    if "min_lr" not in stage_cfg.lr_scheduler_type:
+        return {}
+    return {"min_lr_rate": stage_cfg.min_lr / stage_cfg.learning_rate}
 
 
 def peft_config(cfg):
@@ -71,25 +84,51 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
+def sharded(trainer) -> bool:
+    """Whether each rank holds only a shard of the weights (DeepSpeed ZeRO-3 or FSDP)."""
+    if trainer.is_fsdp_enabled:
+        return True
+    return trainer.is_deepspeed_enabled and trainer.accelerator.state.deepspeed_plugin.zero_stage == 3
+
+
+def refuse_sharded_lora(trainer) -> None:
+    """LoRA is merged into the base weights on save, which needs them whole on rank 0: stop before training if not."""
+    if hasattr(trainer.model, "merge_and_unload") and sharded(trainer):
+        raise SrlmError(
+            "LoRA with sharded weights (DeepSpeed ZeRO-3 or FSDP) is not supported: the adapter is merged into the "
+            "base weights on save, which needs them whole on one rank. Use a ZeRO-2 or DDP accelerate config "
+            "(conf/accelerate/zero2.yaml, ddp.yaml) or full fine-tuning."
+        )
+
+
 def save_final_model(trainer, tokenizer_dir: str, out: Path) -> None:
-    """Save the trained model as a plain HF checkpoint (LoRA merged) and move it into place atomically."""
+    """Save the trained model as a plain HF checkpoint (LoRA merged) and move it into place atomically.
+
+    Every rank calls this: under ZeRO-3 or FSDP each rank holds a shard of the weights, and gathering them
+    (`accelerator.get_state_dict`) is a collective; rank 0 writes.
+    """
+    accelerator = trainer.accelerator
+    state_dict = accelerator.get_state_dict(trainer.model_wrapped) if sharded(trainer) else None
     tmp = out.with_name(out.name + ".tmp")
-    if trainer.accelerator.is_main_process:
+    if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
-        model = trainer.accelerator.unwrap_model(trainer.model)
+        model = accelerator.unwrap_model(trainer.model)
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
-        model.save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
         load_tokenizer(tokenizer_dir).save_pretrained(tmp)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
-    trainer.accelerator.wait_for_everyone()
+    accelerator.wait_for_everyone()
 
 
-def train_metrics(trainer, prefix_keys: tuple[str, ...] = ()) -> dict:
-    """First/last loss and the last value of selected logged keys."""
+def train_metrics(trainer, prefix_keys: tuple[str, ...] = (), resumed_from: str | None = None) -> dict:
+    """Steps (and the checkpoint step this attempt resumed from), first/last loss, last values of selected keys."""
     logs = [h for h in trainer.state.log_history if "loss" in h]
-    out = {"steps": trainer.state.global_step}
+    out = {
+        "steps": trainer.state.global_step,
+        "resumed_from_step": int(resumed_from.rsplit("-", 1)[1]) if resumed_from else 0,
+    }
     if logs:
         out["first_loss"] = logs[0]["loss"]
         out["loss"] = logs[-1]["loss"]

@@ -5,6 +5,7 @@ every stage as a single process, one with generate, judge and dpo under `torchru
 Both use one thread per process, so the two differ only in the number of processes.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -90,7 +91,7 @@ def test_rank_one_writes_only_its_own_shards(runs):
 
 
 @pytest.mark.slow
-def test_a_rank_killed_mid_stage_fails_the_stage_and_the_run_resumes_to_the_same_rows(tmp_path, runs):
+def test_a_rank_killed_mid_generate_fails_the_stage_and_the_run_resumes_to_the_same_rows(tmp_path, runs):
     single, _, _ = runs
     run_dir = tmp_path / "run"
     shutil.copytree(single.parent / "seed", run_dir)
@@ -103,3 +104,19 @@ def test_a_rank_killed_mid_stage_fails_the_stage_and_the_run_resumes_to_the_same
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ("candidates.jsonl", "judgments.jsonl"):
         assert (run_dir / "iteration_1" / name).read_bytes() == (single / "iteration_1" / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_two_process_dpo_killed_after_a_checkpoint_resumes_from_it(tmp_path, runs):
+    single, _, _ = runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(single.parent / "seed", run_dir)
+    two = ("num_iterations=1", "launcher=torchrun", "launcher.num_processes=2", "dpo.max_steps=3")
+    killed = srlm_run(run_dir, *two, env={"SRLM_KILL_AT": "dpo:1", "SRLM_KILL_RANK": "0"})
+    assert "stage dpo of iteration 1 failed" in killed.stderr
+    checkpoints = run_dir / "iteration_1" / "dpo" / "checkpoints"
+    assert [p.name for p in checkpoints.glob("checkpoint-*")] == ["checkpoint-1"]
+    resumed = srlm_run(run_dir, *two)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metrics = json.loads((run_dir / "iteration_1" / ".dpo.metrics.json").read_text())
+    assert (metrics["resumed_from_step"], metrics["steps"]) == (1, 3)

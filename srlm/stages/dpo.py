@@ -1,7 +1,9 @@
 """DPO: TRL DPOTrainer on the iteration's pairs, reference = M_t (refreshed every iteration) -> M_{t+1}.
 
 With LoRA the reference is M_t with the adapter disabled (no second copy) and the merged model is
-saved. The stage resumes from its last trainer checkpoint.
+saved. With `dpo.precompute_ref_log_probs` TRL computes the reference log-probs with the policy before
+its first step (still M_t) and no reference model is loaded. The stage resumes from its last trainer
+checkpoint (the precompute runs again on the freshly loaded M_t).
 
 Run by hand: `python -m srlm.stages.dpo RUN_DIR ITERATION`.
 """
@@ -13,7 +15,15 @@ from datasets import Dataset
 from srlm.io import read_jsonl
 from srlm.models import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
-from srlm.training import CrashInjection, common_args, last_checkpoint, peft_config, save_final_model, train_metrics
+from srlm.training import (
+    CrashInjection,
+    common_args,
+    last_checkpoint,
+    peft_config,
+    refuse_sharded_lora,
+    save_final_model,
+    train_metrics,
+)
 
 LOGGED = ("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
 
@@ -46,7 +56,8 @@ def run(cfg, paths) -> dict:
     )
     lora = peft_config(cfg)
     policy = load_model(m_t, cfg.model.dtype, for_training=True, dropout=cfg.model.dropout)
-    reference = None if lora is not None else load_model(m_t, cfg.model.dtype, for_training=True)
+    separate_reference = lora is None and not dc.precompute_ref_log_probs
+    reference = load_model(m_t, cfg.model.dtype, for_training=True) if separate_reference else None
     dataset = dpo_dataset(paths)
     trainer = DPOTrainer(
         model=policy,
@@ -57,9 +68,11 @@ def run(cfg, paths) -> dict:
         peft_config=lora,
         callbacks=[CrashInjection()],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(paths.checkpoints))
+    refuse_sharded_lora(trainer)
+    resume = last_checkpoint(paths.checkpoints)
+    trainer.train(resume_from_checkpoint=resume)
     save_final_model(trainer, m_t, paths.model)
-    return {"pairs": len(dataset), **train_metrics(trainer, LOGGED)}
+    return {"pairs": len(dataset), **train_metrics(trainer, LOGGED, resume)}
 
 
 if __name__ == "__main__":

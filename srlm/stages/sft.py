@@ -14,7 +14,15 @@ from srlm.errors import SrlmError
 from srlm.io import read_jsonl
 from srlm.models import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
-from srlm.training import CrashInjection, common_args, last_checkpoint, peft_config, save_final_model, train_metrics
+from srlm.training import (
+    CrashInjection,
+    common_args,
+    last_checkpoint,
+    peft_config,
+    refuse_sharded_lora,
+    save_final_model,
+    train_metrics,
+)
 
 
 def sft_dataset(paths) -> Dataset:
@@ -42,9 +50,11 @@ def run(cfg, paths) -> dict:
         peft_config=peft_config(cfg),
         callbacks=[CrashInjection()],
     )
-    trainer.train(resume_from_checkpoint=last_checkpoint(paths.checkpoints))
+    refuse_sharded_lora(trainer)
+    resume = last_checkpoint(paths.checkpoints)
+    trainer.train(resume_from_checkpoint=resume)
     save_final_model(trainer, base, paths.model)
-    return {"examples": len(dataset), **train_metrics(trainer)}
+    return {"examples": len(dataset), **train_metrics(trainer, resumed_from=resume)}
 
 
 if __name__ == "__main__":
