@@ -38,8 +38,15 @@ def server():
 def test_endpoint_evaluator_sends_chat_completions_and_parses_verdicts(server, monkeypatch):
     monkeypatch.setenv("TEST_KEY", "secret")
     url = f"http://127.0.0.1:{server.server_port}/v1"
-    cfg = compose(["recipe=smoke", "eval.evaluator=endpoint", f"eval.endpoint_url={url}",
-                   "eval.endpoint_model=judge-1", "eval.endpoint_key_env=TEST_KEY"])
+    cfg = compose(
+        [
+            "recipe=smoke",
+            "eval.evaluator=endpoint",
+            f"eval.endpoint_url={url}",
+            "eval.endpoint_model=judge-1",
+            "eval.endpoint_key_env=TEST_KEY",
+        ]
+    )
     out = EndpointEvaluator(cfg).pairwise([{"id": "x", "prompt": "2+2?", "response_a": "4", "response_b": "5"}])
     assert out == [{"id": "x", "verdict": "A", "raw": "A is more helpful.\nVerdict: A"}]
     auth, body = server.requests[0]
@@ -48,8 +55,9 @@ def test_endpoint_evaluator_sends_chat_completions_and_parses_verdicts(server, m
 
 def test_unreachable_endpoint_is_a_clear_error(monkeypatch):
     monkeypatch.setattr("srlm.evaluation.time.sleep", lambda s: None)
-    cfg = compose(["recipe=smoke", "eval.evaluator=endpoint", "eval.endpoint_url=http://127.0.0.1:9/v1",
-                   "eval.endpoint_model=m"])
+    cfg = compose(
+        ["recipe=smoke", "eval.evaluator=endpoint", "eval.endpoint_url=http://127.0.0.1:9/v1", "eval.endpoint_model=m"]
+    )
     with pytest.raises(SrlmError, match="cannot be reached after 4 tries"):
         EndpointEvaluator(cfg).pairwise([{"id": "x", "prompt": "p", "response_a": "a", "response_b": "b"}])
 

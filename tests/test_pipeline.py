@@ -112,8 +112,15 @@ def test_wandb_offline_run_is_resumed_with_the_same_id(tmp_path):
 def rewardbench_fixture(path):
     rows = []
     for i, subset in enumerate(["llmbar-natural", "alpacaeval-easy", "donotanswer", "math-prm", "hep-python"]):
-        rows.append({"id": str(i), "subset": subset, "prompt": f"Question number {i}: what is {i} plus {i}?",
-                     "chosen": f"It is {2 * i}.", "rejected": "I like turtles."})
+        rows.append(
+            {
+                "id": str(i),
+                "subset": subset,
+                "prompt": f"Question number {i}: what is {i} plus {i}?",
+                "chosen": f"It is {2 * i}.",
+                "rejected": "I like turtles.",
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -136,8 +143,13 @@ def test_eval_prompts_overlapping_training_are_an_error(tmp_path):
     evals = tmp_path / "eval.jsonl"
     evals.write_text(json.dumps({"prompt_id": "e1", "prompt": first}) + "\n")
     try:
-        run(compose(smoke_overrides(tmp_path / "run", "num_iterations=0", f"data.eval_prompts={evals}",
-                                    "data.ift_size=100")))
+        run(
+            compose(
+                smoke_overrides(
+                    tmp_path / "run", "num_iterations=0", f"data.eval_prompts={evals}", "data.ift_size=100"
+                )
+            )
+        )
     except SrlmError as e:
         assert "also used for training" in str(e)
     else:
