@@ -284,6 +284,11 @@ def register_configs() -> None:
     cs.store(name="srlm_schema", node=SrlmConfig)
     for group, node in GROUPS.items():
         cs.store(group=group, name="schema", node=node)
+    register_resolvers()
+
+
+def register_resolvers() -> None:
+    """`${srlm_root:}`: the checkout's root, so configs can name shipped files wherever it lives."""
     if not OmegaConf.has_resolver("srlm_root"):
         OmegaConf.register_new_resolver("srlm_root", lambda: str(ROOT))
 
@@ -380,3 +385,6 @@ def load_run_config(run_dir: Path) -> DictConfig:
 def enum_value(x) -> str:
     """The plain string of an Enum config value (or of a plain string)."""
     return x.value if isinstance(x, Enum) else str(x)
+
+
+register_resolvers()  # structured configs built directly (OmegaConf.structured) resolve too

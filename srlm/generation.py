@@ -131,14 +131,51 @@ def sample(
     return results
 
 
+MIN_SHARED_PREFIX = 16  # tokens; below this, one padded pass is as cheap
+
+
 @torch.no_grad()
 def next_token_probs(model, tokenizer, texts: list[str], token_ids: list[int]) -> torch.Tensor:
-    """Probabilities of `token_ids` as the next token after each text (one left-padded forward pass)."""
+    """Probabilities of `token_ids` as the next token after each text.
+
+    Texts that share a long token prefix (the judge rubric) have it computed once: its KV cache is
+    repeated over the batch and only each text's own suffix is run (right-padded, positions after
+    the prefix), which is the same computation as one pass over each full text.
+    """
     if isinstance(model, VllmEngine):
         return model.next_token_probs(texts, token_ids)
-    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    logits = model(**enc).logits[:, -1, :].float()
+    ids = [tokenizer(t, add_special_tokens=False).input_ids for t in texts]
+    shared = min(common_prefix_length(ids), min(map(len, ids)) - 1)
+    if len(texts) < 2 or shared < MIN_SHARED_PREFIX:
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        logits = model(**enc).logits[:, -1, :].float()
+        return torch.softmax(logits, dim=-1)[:, token_ids].cpu()
+    cache = model(input_ids=torch.tensor([ids[0][:shared]], device=model.device), use_cache=True).past_key_values
+    cache.batch_repeat_interleave(len(texts))
+    suffixes = [i[shared:] for i in ids]
+    width = max(map(len, suffixes))
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=model.device)
+    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in suffixes], device=model.device)
+    out = model(
+        input_ids=input_ids,
+        attention_mask=torch.cat([torch.ones(len(texts), shared, dtype=mask.dtype, device=mask.device), mask], 1),
+        position_ids=(shared + torch.arange(width, device=model.device)).expand(len(texts), -1),
+        past_key_values=cache,
+    )
+    last = mask.sum(dim=1) - 1
+    logits = out.logits[torch.arange(len(texts), device=model.device), last].float()
     return torch.softmax(logits, dim=-1)[:, token_ids].cpu()
+
+
+def common_prefix_length(seqs: list[list[int]]) -> int:
+    """Length of the longest prefix all sequences share."""
+    n = 0
+    for column in zip(*seqs):
+        if any(t != column[0] for t in column):
+            break
+        n += 1
+    return n
 
 
 @torch.no_grad()

@@ -1,4 +1,5 @@
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from srlm.config import JudgeConfig
@@ -68,3 +69,19 @@ def test_expected_score_on_tiny_model_is_in_range():
     rows = judge_expected(load_model(path), load_tokenizer(path), load_template(cfg.template), items, cfg)
     assert [r["id"] for r in rows] == ["0", "1", "2"]
     assert all(0.0 <= r["score"] <= 5.0 for r in rows)
+
+
+def test_shared_prefix_scoring_equals_one_pass_per_text(monkeypatch):
+    from srlm import generation
+
+    path = tiny_checkpoint()
+    model, tok = load_model(path), load_tokenizer(path)
+    rubric = "Grade the response on the additive 5-point scale. " * 4
+    texts = [rubric + "Q: boil an egg? A: 9 minutes. Score: ", rubric + "Q: a prime? A: 7. Score: ", rubric + "Hi"]
+    ids = tok("012345", add_special_tokens=False).input_ids
+    assert generation.common_prefix_length([tok(t).input_ids for t in texts]) >= generation.MIN_SHARED_PREFIX
+    shared = generation.next_token_probs(model, tok, texts, ids)
+    monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 10**9)
+    plain = generation.next_token_probs(model, tok, texts, ids)
+    assert shared.shape == (3, len(ids))
+    assert torch.allclose(shared, plain, atol=1e-6)
