@@ -1,0 +1,76 @@
+"""How much work each benchmark section does: `DEFAULT` for a real measurement, `QUICK` for a smoke run.
+
+On 2 idle CPU cores with the embedded model and 3 repeats: generate ~3.3 min, judge ~2.1 min, scaling
+~2.4 min, dpo ~3.8 min (one repeat of each measured, times 3), iteration ~7 min (one run: the seed stages
+~1.5 min, iteration 1 ~5 min): ~19 min in all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Prompts, candidates, new tokens and training steps per section."""
+
+    gen_prompts: int
+    gen_candidates: int
+    gen_max_new_tokens: int
+    judge_prompts: int  # seed prompts whose ranked replies (2-4 each) are the judged candidates
+    judge_samples: int
+    judge_max_new_tokens: int | None  # None: the recipe's judge.max_new_tokens
+    dpo_warmup_steps: int
+    dpo_steps: int
+    scaling_prompts: int  # prompts at 1x
+    scaling_factors: tuple[int, ...]
+    scaling_candidates: tuple[int, ...]
+    scaling_max_new_tokens: int
+    gpu_prompts: int
+    gpu_candidates: int
+    gpu_max_new_tokens: int
+    iteration_overrides: tuple[str, ...] = ()  # on top of the recipe and the shortened seed SFT
+
+
+DEFAULT = Sizes(
+    gen_prompts=6,  # 6 x 4 sequences in one batch; one at a time is ~13 tokens/s here, so ~1 min per repeat
+    gen_candidates=4,
+    gen_max_new_tokens=32,
+    judge_prompts=2,
+    judge_samples=3,
+    judge_max_new_tokens=None,
+    dpo_warmup_steps=1,
+    dpo_steps=2,
+    scaling_prompts=1,
+    scaling_factors=(1, 2, 4),
+    scaling_candidates=(2, 4, 8),
+    scaling_max_new_tokens=16,
+    gpu_prompts=64,
+    gpu_candidates=4,
+    gpu_max_new_tokens=256,
+)
+QUICK = Sizes(
+    gen_prompts=2,
+    gen_candidates=2,
+    gen_max_new_tokens=8,
+    judge_prompts=1,
+    judge_samples=3,
+    judge_max_new_tokens=8,
+    dpo_warmup_steps=1,
+    dpo_steps=2,
+    scaling_prompts=1,
+    scaling_factors=(1, 2, 4),
+    scaling_candidates=(2, 4, 8),
+    scaling_max_new_tokens=8,
+    gpu_prompts=4,
+    gpu_candidates=2,
+    gpu_max_new_tokens=16,
+    iteration_overrides=(
+        "prompts.per_iteration=2",
+        "generation.max_new_tokens=16",
+        "judge.max_new_tokens=16",
+        "dpo.max_steps=1",
+        "eval.win_rate_prompts=2",
+        "eval.max_new_tokens=16",
+    ),
+)

@@ -1,0 +1,71 @@
+"""The benchmark command on the tiny random model: valid JSON with the headline figures, and a table on stdout."""
+
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = (
+    "generate.speedup_vs_sequential",
+    "judge.speedup_expected_vs_sampled",
+    "dpo.overhead_vs_trl",
+    "iteration.wall_s",
+    *(f"iteration.stages.{s}" for s in ("prompts", "generate", "judge", "pairs", "dpo", "eval")),
+)
+
+
+def at(data: dict, dotted: str):
+    for key in dotted.split("."):
+        data = data[key]
+    return data
+
+
+@pytest.fixture
+def bench_module(monkeypatch):
+    """Import a module of `benchmarks/` (a folder of the repository, not an installed package)."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module
+
+
+def test_quick_run_writes_every_headline_figure_and_a_table(tmp_path):
+    out = tmp_path / "r.json"
+    cmd = [sys.executable, "-m", "benchmarks.run", "--model", "tiny-random", "--quick", "--repeats", "1"]
+    proc = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    for key in REQUIRED:
+        value = at(data, key)
+        assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+    agreement = data["judge"]["pair_agreement"]
+    assert isinstance(agreement, float) or (agreement is None and data["judge"]["pair_agreement_reason"])
+    assert {t["met"] for t in data["targets"].values()} <= {True, False}
+    assert data["machine"]["cpu_count"] >= 1 and data["machine"]["torch"]
+    if not data["machine"]["cuda_devices"]:
+        assert data["gpu"] == {"skipped": "no CUDA device"}
+    assert "speedup vs sequential" in proc.stdout and "targets:" in proc.stdout
+
+
+def test_iteration_builds_pairs_from_expected_scores_when_no_sampled_verdict_parses(
+    tmp_path, monkeypatch, bench_module
+):
+    common, iteration = bench_module("benchmarks.common"), bench_module("benchmarks.iteration")
+    bench = common.Bench(model="tiny-random", repeats=1, quick=True, workdir=tmp_path)
+    sampled = ["judge.mode=sampled", "judge.num_samples=1", "judge.compare_modes=true"]  # a random model: no verdict
+    original = iteration.overrides
+    monkeypatch.setattr(iteration, "overrides", lambda b, run_dir: original(b, run_dir) + sampled)
+    out = iteration.run(bench)
+    assert "pairs_fallback" in out and out["judge_parse_rate"] == 0.0
+    assert set(out["stages"]) == {"prompts", "generate", "judge", "pairs", "dpo", "eval"}
+    assert out["wall_s"] == pytest.approx(sum(out["stages"].values()), abs=0.05)
+
+
+def test_targets_say_met_or_not_measured(bench_module):
+    report = bench_module("benchmarks.report")
+    got = report.targets({"generate": {"speedup_vs_sequential": 6.0}, "dpo": {"overhead_vs_trl": 1.5}})
+    assert got["batched_generation"]["met"] is True
+    assert got["dpo_overhead"]["met"] is False
+    assert got["iteration"]["met"] is None and got["iteration"]["value"] is None
