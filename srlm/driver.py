@@ -11,13 +11,13 @@ import time
 from omegaconf import OmegaConf
 
 from srlm.config import changed_keys, config_hash, to_container
+from srlm.engine.vllm import check_vllm_available
 from srlm.errors import SrlmError
 from srlm.io import atomic_write_text, read_jsonl
-from srlm.launch import launch, stage_command
+from srlm.launch import ENGINE_KEYS, launch, stage_command, stage_launcher, uses_vllm
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
 from srlm.tracking import MetricsLogger
-from srlm.vllm_engine import check_vllm_available
 
 IGNORED_ON_RESUME = ("resume", "launcher", "logger")
 HEADLINE = {
@@ -90,13 +90,18 @@ def dry_run(cfg) -> list[str]:
     lines = []
     for t, stage in planned_stages(cfg):
         cmd = stage_command(stage, cfg, paths.iteration(t))
-        lines.append(f"[iteration {t}] {stage}: " + (" ".join(cmd) if cmd else "(in process)"))
+        line = f"[iteration {t}] {stage}: " + (" ".join(cmd) if cmd else "(in process)")
+        if uses_vllm(stage, cfg):
+            engines = stage_launcher(stage, cfg)[1]
+            line += f"   # vLLM: {engines} engine(s) x tensor parallel {cfg.generation.tensor_parallel_size}"
+        lines.append(line)
     return lines
 
 
 def run(cfg) -> RunPaths:
-    if cfg.generation.backend == "vllm":
-        check_vllm_available()  # before any work, not hours later at the first generate stage
+    for stage, key in ENGINE_KEYS.items():
+        if uses_vllm(stage, cfg):
+            check_vllm_available(key)  # before any work, not hours later at the first generate stage
     paths, manifest = prepare_run_dir(cfg)
     logger = MetricsLogger(paths.metrics, cfg, manifest, to_container(cfg))
     try:

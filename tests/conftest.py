@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,13 @@ def oasst_file(tmp_path) -> Path:
 
 def smoke_overrides(run_dir: Path, *extra: str) -> list[str]:
     return ["recipe=smoke", f"run_dir={run_dir}", *extra]
+
+
+def srlm_run(args: list[str], run_dir: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    """`python -m srlm run ARGS run_dir=RUN_DIR` in a fresh process, SIGKILLed at `kill_at` (see srlm.faults)."""
+    env = {k: v for k, v in os.environ.items() if k != "SRLM_KILL_AT"}
+    if kill_at:
+        env["SRLM_KILL_AT"] = kill_at
+    return subprocess.run(
+        [sys.executable, "-m", "srlm", "run", *args, f"run_dir={run_dir}"], env=env, capture_output=True, text=True
+    )

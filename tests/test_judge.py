@@ -3,9 +3,10 @@ import torch
 from omegaconf import OmegaConf
 
 from srlm.config import JudgeConfig
+from srlm.engine.hf import HfEngine
 from srlm.errors import SrlmError
 from srlm.judge import judge_expected, load_template, mean_scores, parse_score, parse_verdict
-from srlm.models import load_model, load_tokenizer, tiny_checkpoint
+from srlm.tiny_model import tiny_checkpoint
 
 UGLY = {
     "The answer is fine.\nScore: 4": 4,
@@ -66,22 +67,21 @@ def test_expected_score_on_tiny_model_is_in_range():
     path = str(tiny_checkpoint())
     cfg = OmegaConf.structured(JudgeConfig)
     items = [{"id": str(i), "prompt": "Say hi", "response": r} for i, r in enumerate(["hi", "hello there", "no"])]
-    rows = judge_expected(load_model(path), load_tokenizer(path), load_template(cfg.template), items, cfg)
+    rows = judge_expected(HfEngine(path), load_template(cfg.template), items, cfg)
     assert [r["id"] for r in rows] == ["0", "1", "2"]
     assert all(0.0 <= r["score"] <= 5.0 for r in rows)
 
 
 def test_shared_prefix_scoring_equals_one_pass_per_text(monkeypatch):
-    from srlm import generation
+    from srlm.engine import hf
 
-    path = tiny_checkpoint()
-    model, tok = load_model(path), load_tokenizer(path)
+    engine = hf.HfEngine(str(tiny_checkpoint()))
     rubric = "Grade the response on the additive 5-point scale. " * 4
     texts = [rubric + "Q: boil an egg? A: 9 minutes. Score: ", rubric + "Q: a prime? A: 7. Score: ", rubric + "Hi"]
-    ids = tok("012345", add_special_tokens=False).input_ids
-    assert generation.common_prefix_length([tok(t).input_ids for t in texts]) >= generation.MIN_SHARED_PREFIX
-    shared = generation.next_token_probs(model, tok, texts, ids)
-    monkeypatch.setattr(generation, "MIN_SHARED_PREFIX", 10**9)
-    plain = generation.next_token_probs(model, tok, texts, ids)
+    ids = engine.tokenizer("012345", add_special_tokens=False).input_ids
+    assert hf.common_prefix_length(engine.encode(texts)) >= hf.MIN_SHARED_PREFIX
+    shared = engine.next_token_probs(texts, ids)
+    monkeypatch.setattr(hf, "MIN_SHARED_PREFIX", 10**9)
+    plain = engine.next_token_probs(texts, ids)
     assert shared.shape == (3, len(ids))
     assert torch.allclose(shared, plain, atol=1e-6)

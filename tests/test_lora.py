@@ -19,8 +19,9 @@ from srlm.config import compose
 from srlm.driver import run
 from srlm.errors import SrlmError
 from srlm.manifest import Manifest
-from srlm.models import load_model, tiny_checkpoint
+from srlm.models import load_model
 from srlm.stages import dpo, sft
+from srlm.tiny_model import tiny_checkpoint
 from srlm.training import refuse_sharded_lora
 
 LORA = [

@@ -6,9 +6,10 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from srlm.config import compose
+from srlm.embedded import INSTALL_HINT
 from srlm.errors import SrlmError
 from srlm.io import write_jsonl
-from srlm.models import EMBEDDED, INSTALL_HINT, load_tokenizer, resolve_dtype, resolve_model
+from srlm.models import EMBEDDED, load_tokenizer, resolve_dtype, resolve_model
 from srlm.paths import RunPaths
 
 

@@ -1,11 +1,11 @@
 """Kill a run (SIGKILL) in the middle of generate, judge and dpo, resume it, and compare with an unbroken run."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
+import conftest
 import pytest
 
 from srlm.io import read_jsonl
@@ -23,14 +23,7 @@ ARGS = [
 
 
 def srlm_run(run_dir, kill_at=None):
-    env = (
-        {**os.environ, "SRLM_KILL_AT": kill_at}
-        if kill_at
-        else {k: v for k, v in os.environ.items() if k != "SRLM_KILL_AT"}
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "srlm", "run", *ARGS, f"run_dir={run_dir}"], env=env, capture_output=True, text=True
-    )
+    return conftest.srlm_run(ARGS, run_dir, kill_at)
 
 
 @pytest.fixture(scope="module")

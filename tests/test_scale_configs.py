@@ -318,7 +318,7 @@ def test_deepspeed_zero3_trains_on_two_cpu_processes_and_saves_whole_weights(tmp
 
     from srlm.driver import run
     from srlm.manifest import Manifest
-    from srlm.models import tiny_checkpoint
+    from srlm.tiny_model import tiny_checkpoint
 
     paths = run(compose(accelerate_run(tmp_path / "zero3", on_this_cpu(tmp_path, "zero3"))))
     manifest = Manifest.load(paths.manifest)

@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 
 from srlm.errors import SrlmError
-from srlm.generation import derive_seed
 from srlm.io import write_json
 from srlm.models import model_path
 from srlm.paths import IterationPaths, RunPaths
+from srlm.seeds import derive_seed
 
 STAGE_MODULES = {
     "eft": "srlm.stages.eft",

@@ -18,11 +18,14 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from srlm import distributed
+from srlm.batches import run_batches
 from srlm.config import enum_value
+from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.io import read_jsonl, write_json, write_jsonl
+from srlm.io import RowWriter, read_jsonl, write_json, write_jsonl
 from srlm.judge import fill, judge_sampled, load_template, parse_score
-from srlm.models import load_model, load_tokenizer, model_path, resolve_model
+from srlm.models import model_path, resolve_model
 from srlm.oasst import build_ift, load_messages, ranked_responses
 from srlm.stages import main, stage_seed
 
@@ -48,7 +51,7 @@ def split_prompts(ranked: list[dict], eval_fraction: float, seed: int) -> tuple[
     return order[n_eval:], order[:n_eval]
 
 
-def verdicts_for(cfg, train: list[dict], template: str) -> dict[str, list[tuple[str, int | None]]]:
+def verdicts_for(cfg, paths, train: list[dict], template: str) -> dict[str, list[tuple[str, int | None]]]:
     """message_id -> list of (verdict text, parsed score) from the configured source."""
     source = enum_value(cfg.eft.verdict_source)
     replies = [(p, r) for p in train for r in p["replies"]]
@@ -70,14 +73,36 @@ def verdicts_for(cfg, train: list[dict], template: str) -> dict[str, list[tuple[
             written[row["message_id"]] = [(row["verdict"], parse_score(row["verdict"]))]
         return {r["message_id"]: written[r["message_id"]] for _, r in replies if r["message_id"] in written}
     judge_dir = model_path(cfg) if source == "model" else resolve_model(cfg.eft.teacher or "")
-    tokenizer, model = load_tokenizer(judge_dir), load_model(judge_dir, cfg.model.dtype)
     items = [{"id": r["message_id"], "prompt": p["prompt"], "response": r["text"]} for p, r in replies]
     out: dict[str, list] = {}
-    bs = cfg.judge.batch_size
-    for i in range(0, len(items), bs):
-        for row in judge_sampled(model, tokenizer, template, items[i : i + bs], cfg.judge.num_samples, cfg.judge):
-            out.setdefault(row["id"], []).append((row["raw"], row["score"]))
+    for row in model_verdicts(cfg, paths, judge_dir, items, template):
+        out.setdefault(row["id"], []).append((row["raw"], row["score"]))
     return out
+
+
+def model_verdicts(cfg, paths, judge_dir: str, items: list[dict], template: str) -> list[dict]:
+    """Sampled verdicts of a judge model through the engine, resumable (`eft_judgments.jsonl`), over ranks."""
+    samples = cfg.judge.num_samples
+    writer = RowWriter(paths.eft_judgments, distributed.rank(), distributed.world_size())
+    engine = open_engine(cfg, judge_dir, cfg.eft.backend)
+    try:
+        run_batches(
+            items,
+            item_key=lambda it: it["id"],
+            length=lambda it: len(it["prompt"]) + len(it["response"]),
+            batch_size=cfg.judge.batch_size,
+            seed=stage_seed(cfg, paths, "eft-verdicts"),
+            writer=writer,
+            process=lambda batch, seeds: judge_sampled(engine, template, batch, samples, cfg.judge, seeds),
+            row_id=lambda r: f"{r['id']}|{r['sample']}",
+            row_item=lambda r: r["id"],
+            rows_per_item=samples,
+            desc="eft verdicts",
+        )
+    finally:
+        writer.close()
+        engine.close()
+    return writer.finish(order=lambda r: (r["id"], r["sample"]))
 
 
 def agreeing_examples(train: list[dict], verdicts: dict, template: str) -> tuple[list[dict], Counter]:
@@ -133,23 +158,27 @@ def run(cfg, paths) -> dict:
         raise SrlmError(
             f"{cfg.data.oasst}: no IFT examples (first-turn prompts with a rank-0 reply, lang={cfg.data.lang})"
         )
-    write_jsonl(paths.ift, ift)
-    write_jsonl(paths.eft_eval, held_out)
+    writer = distributed.is_rank_zero()  # several ranks share the model verdicts; rank 0 writes the files
+    if writer:
+        write_jsonl(paths.ift, ift)
+        write_jsonl(paths.eft_eval, held_out)
     stats = {"ift": len(ift), "ranked_prompts": len(ranked), "eval_prompts": len(held_out)}
     if cfg.eft.enabled:
         template = load_template(cfg.judge.template)
-        examples, counts = agreeing_examples(train, verdicts_for(cfg, train, template), template)
+        examples, counts = agreeing_examples(train, verdicts_for(cfg, paths, train, template), template)
         examples, dropped = rebalance(examples, cfg.eft.drop_score_fraction, seed)
         for e in examples:
             e["source"] = enum_value(cfg.eft.verdict_source)
-        write_jsonl(paths.eft_train, examples)
+        if writer:
+            write_jsonl(paths.eft_train, examples)
         stats.update(
             counts,
             eft=len(examples),
             dropped_common_score=dropped,
             score_counts={str(k): v for k, v in sorted(Counter(e["score"] for e in examples).items())},
         )
-    write_json(paths.eft_stats, stats)
+    if writer:
+        write_json(paths.eft_stats, stats)
     return stats
 
 

@@ -16,33 +16,34 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from srlm import metrics
+from srlm import distributed, metrics
+from srlm.batches import run_batches
 from srlm.config import enum_value
+from srlm.engine import open_engine
 from srlm.errors import SrlmError
 from srlm.evaluation import Evaluator, load_preference_pairs, make_evaluator
-from srlm.generation import chat_prompt, run_batches, sample, sequence_logprobs
 from srlm.io import RowWriter, read_jsonl, write_json
 from srlm.judge import mean_scores
-from srlm.models import load_model, load_tokenizer
 from srlm.prompt_sets import normalize, training_prompts
 from srlm.stages import current_model, main, stage_seed
 
 
-def _batched(paths, name: str, items, key, process, rows_per_item, cfg, seed, desc) -> list[dict]:
-    writer = RowWriter(paths.dir / name)
+def _batched(cfg, paths, name: str, items, process, rows_per_item: int = 1, key=lambda it: it["id"]) -> list[dict]:
+    """Rows of `process(batch, seeds)` over items, kept in `eval_<name>.jsonl` (resumable, sharded over ranks)."""
+    writer = RowWriter(paths.dir / f"eval_{name}.jsonl", distributed.rank(), distributed.world_size())
     try:
         run_batches(
             items,
             item_key=key,
             length=lambda it: len(str(it.get("prompt", ""))),
             batch_size=cfg.judge.batch_size,
-            seed=seed,
+            seed=stage_seed(cfg, paths, f"eval-{name}"),
             writer=writer,
             process=process,
             row_id=lambda r: r["row_id"],
             row_item=lambda r: r["item"],
             rows_per_item=rows_per_item,
-            desc=desc,
+            desc=f"eval {name} (iteration {paths.t})",
         )
     finally:
         writer.close()
@@ -64,18 +65,17 @@ def check_no_overlap(name: str, prompts: list[str], training: set[str]) -> None:
         raise SrlmError(f"{name}: {len(overlap)} prompt(s) also used for training, e.g. {overlap[0][:80]!r}")
 
 
-def responses(cfg, paths, model, tokenizer, prompts: list[dict]) -> list[dict]:
+def responses(cfg, paths, engine, prompts: list[dict]) -> list[dict]:
     """This iteration's model answers the held-out prompts (reused by later iterations' comparisons)."""
 
-    def process(batch):
-        outs = sample(
-            model,
-            tokenizer,
-            [chat_prompt(tokenizer, p["prompt"]) for p in batch],
+    def process(batch, seeds):
+        outs = engine.sample(
+            [engine.chat(p["prompt"]) for p in batch],
             1,
             cfg.eval.max_new_tokens,
             cfg.generation.temperature,
             cfg.generation.top_p,
+            seeds,
         )
         return [
             {
@@ -89,17 +89,7 @@ def responses(cfg, paths, model, tokenizer, prompts: list[dict]) -> list[dict]:
             for p, o in zip(batch, outs)
         ]
 
-    return _batched(
-        paths,
-        "eval_responses.jsonl",
-        prompts,
-        lambda p: p["prompt_id"],
-        process,
-        1,
-        cfg,
-        stage_seed(cfg, paths, "eval-responses"),
-        f"eval responses (iteration {paths.t})",
-    )
+    return _batched(cfg, paths, "responses", prompts, process, key=lambda p: p["prompt_id"])
 
 
 def win_rate_against(cfg, paths, name: str, ours: list[dict], theirs: list[dict], evaluator: Evaluator) -> dict:
@@ -126,20 +116,10 @@ def win_rate_against(cfg, paths, name: str, ours: list[dict], theirs: list[dict]
             }
         )
 
-    def process(batch):
+    def process(batch, seeds):
         return [{"row_id": v["id"], "item": v["id"], **v} for v in evaluator.pairwise(batch)]
 
-    rows = _batched(
-        paths,
-        f"eval_{name}.jsonl",
-        items,
-        lambda it: it["id"],
-        process,
-        1,
-        cfg,
-        stage_seed(cfg, paths, f"eval-{name}"),
-        f"eval {name} (iteration {paths.t})",
-    )
+    rows = _batched(cfg, paths, name, items, process)
     judged = [
         {
             "pair_id": r["id"].rsplit("|", 1)[0],
@@ -156,15 +136,14 @@ def win_rate_against(cfg, paths, name: str, ours: list[dict], theirs: list[dict]
 def pointwise_scores(cfg, paths, evaluator: Evaluator, name: str, items: list[dict]) -> dict[str, float | None]:
     """Mean judge score per item (`id`, `prompt`, `response`), rows kept in `eval_<name>.jsonl` for resume."""
     rows = _batched(
-        paths,
-        f"eval_{name}.jsonl",
-        items,
-        lambda it: it["id"],
-        lambda b: [{"row_id": f"{r['id']}|{r['sample']}", "item": r["id"], **r} for r in evaluator.pointwise(b)],
-        evaluator.samples,
         cfg,
-        stage_seed(cfg, paths, f"eval-{name}"),
-        f"eval {name} (iteration {paths.t})",
+        paths,
+        name,
+        items,
+        lambda b, seeds: [
+            {"row_id": f"{r['id']}|{r['sample']}", "item": r["id"], **r} for r in evaluator.pointwise(b, seeds)
+        ],
+        evaluator.samples,
     )
     return mean_scores(rows, evaluator.mode)
 
@@ -187,11 +166,17 @@ def judge_agreement(cfg, paths, evaluator: Evaluator, training: set[str]) -> dic
     )
 
 
-def rewardbench(cfg, paths, evaluator: Evaluator, policy, reference, tokenizer, training: set[str]) -> dict:
+def rewardbench_pairs(cfg, training: set[str]) -> list[dict]:
+    """The preference pairs of `eval.rewardbench`, in a seeded order, at most `eval.rewardbench_max`."""
     pairs = load_preference_pairs(cfg.eval.rewardbench)
     random.Random(cfg.seed).shuffle(pairs)
     pairs = pairs[: cfg.eval.rewardbench_max or len(pairs)]
     check_no_overlap(cfg.eval.rewardbench, [p["prompt"] for p in pairs], training)
+    return pairs
+
+
+def rewardbench(cfg, paths, evaluator: Evaluator, pairs: list[dict]) -> dict:
+    """Accuracy of the model as a generative judge, pointwise and pairwise (both orders)."""
     items = [
         {"id": f"{p['id']}|{side}", "prompt": p["prompt"], "response": p[side]}
         for p in pairs
@@ -205,14 +190,11 @@ def rewardbench(cfg, paths, evaluator: Evaluator, policy, reference, tokenizer, 
         }
         for p in pairs
     ]
-    out = {
+    return {
         "generative": summarize(judged),
         "pairwise": rewardbench_pairwise(cfg, paths, evaluator, pairs),
         "pairs": len(pairs),
     }
-    if reference is not None:
-        out.update(implicit_rewards(policy, reference, tokenizer, pairs, cfg.dpo.beta))
-    return out
 
 
 def rewardbench_pairwise(cfg, paths, evaluator: Evaluator, pairs: list[dict]) -> dict:
@@ -223,15 +205,11 @@ def rewardbench_pairwise(cfg, paths, evaluator: Evaluator, pairs: list[dict]) ->
         for order, a, b in (("ab", p["chosen"], p["rejected"]), ("ba", p["rejected"], p["chosen"]))
     ]
     rows = _batched(
-        paths,
-        "eval_rewardbench_pairwise.jsonl",
-        items,
-        lambda it: it["id"],
-        lambda b: [{"row_id": v["id"], "item": v["id"], **v} for v in evaluator.pairwise(b)],
-        1,
         cfg,
-        stage_seed(cfg, paths, "eval-rb-pairwise"),
-        f"eval rewardbench pairwise (iteration {paths.t})",
+        paths,
+        "rewardbench_pairwise",
+        items,
+        lambda b, seeds: [{"row_id": v["id"], "item": v["id"], **v} for v in evaluator.pairwise(b)],
     )
     verdicts = {r["id"]: r["verdict"] for r in rows}
     judged = [
@@ -249,57 +227,95 @@ def summarize(judged: list[dict]) -> dict:
     return {"subsets": {k: v["accuracy"] for k, v in subsets.items()}, **metrics.section_scores(subsets)}
 
 
-def implicit_rewards(policy, reference, tokenizer, pairs: list[dict], beta: float) -> dict:
-    """DPO's implicit reward beta*(log pi - log pi_ref) and the reference-free mean token log-prob."""
-    implicit, ref_free = [], []
+def pair_logprobs(cfg, paths, engine, pairs: list[dict], name: str) -> dict[str, tuple[float, int]]:
+    """log pi(response | prompt) and token count of every chosen and rejected response (`eval_<name>.jsonl`)."""
+    items = [
+        {"id": f"{p['id']}|{side}", "prompt": engine.chat(p["prompt"]), "response": p[side]}
+        for p in pairs
+        for side in ("chosen", "rejected")
+    ]
+
+    def process(batch, seeds):
+        scored = engine.sequence_logprobs([it["prompt"] for it in batch], [it["response"] for it in batch])
+        return [{"row_id": it["id"], "item": it["id"], "logp": lp, "tokens": n} for it, (lp, n) in zip(batch, scored)]
+
+    rows = _batched(cfg, paths, name, items, process)
+    return {r["item"]: (r["logp"], r["tokens"]) for r in rows}
+
+
+def reference_free(pairs: list[dict], policy: dict) -> dict:
+    """Accuracy of the mean token log-prob of the policy (no reference model)."""
+    judged = []
     for p in pairs:
-        prompt = chat_prompt(tokenizer, p["prompt"])
-        (pc, nc), (pr, nr) = sequence_logprobs(policy, tokenizer, [prompt] * 2, [p["chosen"], p["rejected"]])
-        (rc, _), (rr, _) = sequence_logprobs(reference, tokenizer, [prompt] * 2, [p["chosen"], p["rejected"]])
-        implicit.append({"subset": p["subset"], "correct": metrics.pair_outcome(beta * (pc - rc), beta * (pr - rr))})
-        ref_free.append({"subset": p["subset"], "correct": metrics.pair_outcome(pc / max(nc, 1), pr / max(nr, 1))})
-    return {"implicit_reward": summarize(implicit), "reference_free": summarize(ref_free)}
+        (pc, nc), (pr, nr) = policy[f"{p['id']}|chosen"], policy[f"{p['id']}|rejected"]
+        judged.append({"subset": p["subset"], "correct": metrics.pair_outcome(pc / max(nc, 1), pr / max(nr, 1))})
+    return summarize(judged)
+
+
+def implicit_reward(pairs: list[dict], policy: dict, reference: dict, beta: float) -> dict:
+    """Accuracy of DPO's implicit reward beta * (log pi - log pi_ref)."""
+    judged = []
+    for p in pairs:
+        c, r = f"{p['id']}|chosen", f"{p['id']}|rejected"
+        chosen, rejected = beta * (policy[c][0] - reference[c][0]), beta * (policy[r][0] - reference[r][0])
+        judged.append({"subset": p["subset"], "correct": metrics.pair_outcome(chosen, rejected)})
+    return summarize(judged)
+
+
+def win_rates(cfg, paths, ours: list[dict], evaluator, result: dict) -> None:
+    """Win rates of this iteration's responses against M_t's and the seed model's, with their lengths."""
+    previous = read_jsonl(paths.previous.dir / "eval_responses.jsonl")
+    seed = read_jsonl(paths.run.iteration(0).dir / "eval_responses.jsonl")
+    prev_wr = win_rate_against(cfg, paths, "vs_previous", ours, previous, evaluator)
+    result["win_rate_vs_previous"] = prev_wr["win_rate"]
+    result["prob_win_rate_vs_previous"] = prev_wr["prob_win_rate"]
+    result["vs_previous"] = prev_wr
+    result["lengths"]["previous"] = metrics.length_stats([r["tokens"] for r in previous])
+    if paths.t > 1:
+        seed_wr = win_rate_against(cfg, paths, "vs_seed", ours, seed, evaluator)
+    else:
+        seed_wr = prev_wr  # at iteration 1 the previous model is the seed model
+    result["win_rate_vs_seed"] = seed_wr["win_rate"]
+    result["prob_win_rate_vs_seed"] = seed_wr["prob_win_rate"]
+    result["vs_seed"] = seed_wr
+    result["lengths"]["seed"] = metrics.length_stats([r["tokens"] for r in seed])
 
 
 def run(cfg, paths) -> dict:
+    """Each model is held by one engine at a time: M (this iteration's), then M_t (reference), then the evaluator."""
     new_model = str(paths.model)
-    tokenizer = load_tokenizer(new_model)
-    model = load_model(new_model, cfg.model.dtype)
     training = training_prompts(paths.run, upto=paths.t)
     prompts = eval_prompts(cfg, paths)
     check_no_overlap(cfg.data.eval_prompts, [p["prompt"] for p in prompts], training)
-    ours = responses(cfg, paths, model, tokenizer, prompts)
-    lengths = [r["tokens"] for r in ours]
-    result: dict = {"iteration": paths.t, "model": new_model, "lengths": {"model": metrics.length_stats(lengths)}}
-
-    self_judge = Evaluator(model, tokenizer, cfg, mode=enum_value(cfg.eval.judge_mode))
-    agreement = judge_agreement(cfg, paths, self_judge, training)
-    if agreement:
-        result["judge_human"] = agreement
-        result["judge_accuracy"] = agreement.get("pairwise_accuracy")
-    if cfg.eval.rewardbench:
-        reference = load_model(current_model(cfg, paths), cfg.model.dtype) if paths.t > 0 else None
-        result["rewardbench"] = rewardbench(cfg, paths, self_judge, model, reference, tokenizer, training)
-        del reference
-
-    if paths.t > 0:
-        evaluator = make_evaluator(cfg, paths, own=(model, tokenizer))
-        previous = read_jsonl(paths.previous.dir / "eval_responses.jsonl")
-        seed = read_jsonl(paths.run.iteration(0).dir / "eval_responses.jsonl")
-        prev_wr = win_rate_against(cfg, paths, "vs_previous", ours, previous, evaluator)
-        result["win_rate_vs_previous"] = prev_wr["win_rate"]
-        result["prob_win_rate_vs_previous"] = prev_wr["prob_win_rate"]
-        result["vs_previous"] = prev_wr
-        result["lengths"]["previous"] = metrics.length_stats([r["tokens"] for r in previous])
-        if paths.t > 1:
-            seed_wr = win_rate_against(cfg, paths, "vs_seed", ours, seed, evaluator)
-        else:
-            seed_wr = prev_wr  # at iteration 1 the previous model is the seed model
-        result["win_rate_vs_seed"] = seed_wr["win_rate"]
-        result["prob_win_rate_vs_seed"] = seed_wr["prob_win_rate"]
-        result["vs_seed"] = seed_wr
-        result["lengths"]["seed"] = metrics.length_stats([r["tokens"] for r in seed])
-    write_json(paths.eval_json, result)
+    pairs = rewardbench_pairs(cfg, training) if cfg.eval.rewardbench else []
+    mode = enum_value(cfg.eval.judge_mode)
+    result: dict = {"iteration": paths.t, "model": new_model}
+    with open_engine(cfg, new_model, cfg.eval.backend) as engine:
+        ours = responses(cfg, paths, engine, prompts)
+        result["lengths"] = {"model": metrics.length_stats([r["tokens"] for r in ours])}
+        self_judge = Evaluator(engine, cfg, mode)
+        agreement = judge_agreement(cfg, paths, self_judge, training)
+        if agreement:
+            result["judge_human"] = agreement
+            result["judge_accuracy"] = agreement.get("pairwise_accuracy")
+        if pairs:
+            result["rewardbench"] = rewardbench(cfg, paths, self_judge, pairs)
+            policy = pair_logprobs(cfg, paths, engine, pairs, "rewardbench_logp_policy")
+            result["rewardbench"]["reference_free"] = reference_free(pairs, policy)
+        if paths.t > 0 and cfg.eval.evaluator == "self":
+            win_rates(cfg, paths, ours, self_judge, result)
+    if pairs and paths.t > 0:
+        with open_engine(cfg, current_model(cfg, paths), cfg.eval.backend) as reference_engine:
+            reference = pair_logprobs(cfg, paths, reference_engine, pairs, "rewardbench_logp_reference")
+        result["rewardbench"]["implicit_reward"] = implicit_reward(pairs, policy, reference, cfg.dpo.beta)
+    if paths.t > 0 and cfg.eval.evaluator != "self":
+        evaluator = make_evaluator(cfg, paths, None)
+        try:
+            win_rates(cfg, paths, ours, evaluator, result)
+        finally:
+            evaluator.close()
+    if distributed.is_rank_zero():
+        write_json(paths.eval_json, result)
     return result
 
 

@@ -1,4 +1,4 @@
-"""Generate: N candidate responses per prompt with M_t (batched, KV cache, resumable, sharded over ranks).
+"""Generate: N candidate responses per prompt with M_t (through the engine, resumable, sharded over ranks).
 
 `candidates.jsonl` lists the prompts in the order of `prompts.jsonl`, candidates 0..N-1 each,
 whatever the number of processes that wrote it.
@@ -11,30 +11,22 @@ from __future__ import annotations
 import statistics
 
 from srlm import distributed
-from srlm.generation import chat_prompt, run_batches, sample
+from srlm.batches import run_batches
+from srlm.engine import open_engine
 from srlm.io import RowWriter, read_jsonl
-from srlm.models import load_generator, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
 
 
 def run(cfg, paths) -> dict:
     gen = cfg.generation
     prompts = read_jsonl(paths.prompts)
-    model_dir = current_model(cfg, paths)
-    tokenizer = load_tokenizer(model_dir)
-    model = load_generator(cfg, model_dir)
+    engine = open_engine(cfg, current_model(cfg, paths), gen.backend)
     for p in prompts:
-        p["chat"] = chat_prompt(tokenizer, p["prompt"])
+        p["chat"] = engine.chat(p["prompt"])
 
-    def process(batch: list[dict]) -> list[dict]:
-        outs = sample(
-            model,
-            tokenizer,
-            [p["chat"] for p in batch],
-            gen.num_candidates,
-            gen.max_new_tokens,
-            gen.temperature,
-            gen.top_p,
+    def process(batch: list[dict], seeds: list[int]) -> list[dict]:
+        outs = engine.sample(
+            [p["chat"] for p in batch], gen.num_candidates, gen.max_new_tokens, gen.temperature, gen.top_p, seeds
         )
         return [
             {"prompt_id": p["prompt_id"], "candidate_id": f"{p['prompt_id']}/c{j}", "prompt": p["prompt"], **o}
@@ -59,6 +51,7 @@ def run(cfg, paths) -> dict:
         )
     finally:
         writer.close()
+        engine.close()
     position = {f"{p['prompt_id']}/c{j}": (i, j) for i, p in enumerate(prompts) for j in range(gen.num_candidates)}
     rows = writer.finish(order=lambda r: position[r["candidate_id"]])
     return candidate_stats(rows)

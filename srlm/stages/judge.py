@@ -11,11 +11,11 @@ Run by hand: `python -m srlm.stages.judge RUN_DIR ITERATION`.
 from __future__ import annotations
 
 from srlm import distributed
+from srlm.batches import run_batches
 from srlm.config import enum_value
-from srlm.generation import run_batches
+from srlm.engine import open_engine
 from srlm.io import RowWriter, read_jsonl
 from srlm.judge import judge_expected, judge_sampled, load_template, mean_scores
-from srlm.models import load_generator, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
 
 
@@ -24,9 +24,7 @@ def run(cfg, paths) -> dict:
     template = load_template(jc.template)
     candidates = read_jsonl(paths.candidates)
     items = [{"id": c["candidate_id"], "prompt": c["prompt"], "response": c["text"]} for c in candidates]
-    model_dir = current_model(cfg, paths)
-    tokenizer = load_tokenizer(model_dir)
-    model = load_generator(cfg, model_dir)
+    engine = open_engine(cfg, current_model(cfg, paths), jc.backend)
     mode = enum_value(jc.mode)
     modes = [mode] + (["expected_score"] if jc.compare_modes and mode == "sampled" else [])
 
@@ -35,10 +33,10 @@ def run(cfg, paths) -> dict:
         for m in modes:
             samples = jc.num_samples if m == "sampled" else 1
 
-            def process(batch, m=m, samples=samples):
+            def process(batch, seeds, m=m, samples=samples):
                 if m == "sampled":
-                    return judge_sampled(model, tokenizer, template, batch, samples, jc)
-                return judge_expected(model, tokenizer, template, batch, jc)
+                    return judge_sampled(engine, template, batch, samples, jc, seeds)
+                return judge_expected(engine, template, batch, jc)
 
             run_batches(
                 items,
@@ -47,7 +45,7 @@ def run(cfg, paths) -> dict:
                 batch_size=jc.batch_size,
                 seed=stage_seed(cfg, paths, f"judge-{m}"),
                 writer=writer,
-                process=lambda b, p=process: [as_row(r) for r in p(b)],
+                process=lambda b, seeds, p=process: [as_row(r) for r in p(b, seeds)],
                 row_id=lambda r: f"{r['mode']}|{r['candidate_id']}|{r['sample']}",
                 row_item=lambda r: f"{r['mode']}|{r['candidate_id']}",
                 rows_per_item=samples,
@@ -55,6 +53,7 @@ def run(cfg, paths) -> dict:
             )
     finally:
         writer.close()
+        engine.close()
     position = {c["candidate_id"]: i for i, c in enumerate(candidates)}
     rows = writer.finish(order=lambda r: (modes.index(r["mode"]), position[r["candidate_id"]], r["sample"]))
     return judge_stats(rows, candidates, mode)

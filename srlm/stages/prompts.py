@@ -14,13 +14,14 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from srlm.config import enum_value
+from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.generation import sample
 from srlm.io import read_jsonl, write_jsonl
 from srlm.judge import fill
-from srlm.models import load_model, load_tokenizer, resolve_model
+from srlm.models import resolve_model
 from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
 from srlm.prompt_sets import normalize, training_prompts
+from srlm.seeds import derive_seed
 from srlm.stages import current_model, main, stage_seed
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "self_instruct.txt"
@@ -97,28 +98,35 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     if not seeds:
         raise SrlmError(f"{paths.run.iteration(0).ift}: no seed prompts for self_instruct")
     gen_dir = resolve_model(pc.generator) if pc.generator else current_model(cfg, paths)
-    tokenizer = load_tokenizer(gen_dir)
-    model = load_model(gen_dir, cfg.model.dtype)
     template = TEMPLATE.read_text(encoding="utf-8")
-    rng = random.Random(stage_seed(cfg, paths, "self_instruct"))
+    seed = stage_seed(cfg, paths, "self_instruct")
+    rng = random.Random(seed)
     kept: list[str] = []
     counts = {"generated": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
-    for _ in range(max(4, 4 * pc.per_iteration // cfg.generation.batch_size + 1)):
-        batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
-        for out in sample(model, tokenizer, batch, 1, 64, pc.temperature, pc.top_p):
-            text = out[0]["text"].split("\n")[0].split("Task ")[0].strip()
-            counts["generated"] += 1
-            reason = keep_instruction(text, kept + seeds, excluded, pc)
-            if reason:
-                counts[reason] += 1
-            else:
-                kept.append(text)
-        if len(kept) >= pc.per_iteration:
-            break
+    with open_engine(cfg, gen_dir, pc.backend) as engine:
+        for round_ in range(max(4, 4 * pc.per_iteration // cfg.generation.batch_size + 1)):
+            batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
+            request_seeds = [derive_seed(seed, round_, i) for i in range(len(batch))]
+            outs = engine.sample(batch, 1, 64, pc.temperature, pc.top_p, request_seeds)
+            keep_new(outs, kept, seeds, excluded, pc, counts)
+            if len(kept) >= pc.per_iteration:
+                break
     if not kept:
         raise SrlmError(f"iteration {paths.t}: self_instruct kept no prompt ({counts}); loosen prompts.* filters")
     rows = [{"prompt_id": f"si-{paths.t}-{i}", "prompt": p, "source": "self_instruct"} for i, p in enumerate(kept)]
     return rows[: pc.per_iteration], counts
+
+
+def keep_new(outs: list[list[dict]], kept: list[str], seeds: list[str], excluded: set[str], pc, counts: dict) -> None:
+    """Add the generated instructions that pass the filters to `kept`, counting why others were dropped."""
+    for out in outs:
+        text = out[0]["text"].split("\n")[0].split("Task ")[0].strip()
+        counts["generated"] += 1
+        reason = keep_instruction(text, kept + seeds, excluded, pc)
+        if reason:
+            counts[reason] += 1
+        else:
+            kept.append(text)
 
 
 def few_shot_prompt(template: str, seeds: list[str], generated: list[str], rng: random.Random, pc) -> str:

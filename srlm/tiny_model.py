@@ -1,0 +1,66 @@
+"""A tiny random Llama with a byte-level tokenizer and a ChatML template, built in-process (tests, smoke recipe).
+
+Its heads are 32 wide (the smallest vLLM's CPU attention supports), so both engines can run it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from srlm.models import CHATML_TEMPLATE, TINY, cache_root, save_checkpoint
+
+
+def tiny_checkpoint(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128) -> Path:
+    """A tiny random Llama with a byte-level tokenizer, saved once per shape."""
+    shape = dict(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size,
+    )
+    key = hashlib.sha1(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:8]
+    out = cache_root() / "models" / f"{TINY}-{key}"
+    if (out / "config.json").exists():
+        return out
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = byte_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=2048,
+        num_key_value_heads=num_attention_heads,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+        **shape,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    save_checkpoint(model, tokenizer, out)
+    return out
+
+
+def byte_tokenizer():
+    """A byte-level BPE tokenizer with no merges (256 byte tokens) plus ChatML special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {ch: i for i, ch in enumerate(sorted(alphabet))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        pad_token="<|pad|>",
+        additional_special_tokens=["<|im_start|>"],
+    )
+    fast.chat_template = CHATML_TEMPLATE
+    return fast
