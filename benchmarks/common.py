@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.sizes import DEFAULT, QUICK, Sizes
+from srlm.batches import run_batches
 from srlm.config import compose
-from srlm.generation import derive_seed, run_batches
+from srlm.engine.hf import HfEngine
 from srlm.io import RowWriter
-from srlm.models import TINY, load_model, load_tokenizer, model_path
+from srlm.models import TINY, model_path
+from srlm.seeds import derive_seed
 
 
 def recipe_for(model: str) -> str:
@@ -24,14 +26,14 @@ def recipe_for(model: str) -> str:
 
 @dataclass
 class Bench:
-    """One benchmark run: the composed config, sizes, repeats, a scratch directory and the shared model."""
+    """One benchmark run: the composed config, sizes, repeats, a scratch directory and the shared HF engine."""
 
     model: str
     repeats: int
     quick: bool
     workdir: Path
     cfg: object = field(init=False)
-    _loaded: tuple | None = field(default=None, init=False, repr=False)
+    _engine: HfEngine | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self):
         self.cfg = compose(self.overrides())
@@ -55,16 +57,17 @@ class Bench:
     def model_dir(self) -> str:
         return model_path(self.cfg)
 
-    def model_and_tokenizer(self):
-        """The model in eval mode on the device and its left-padding tokenizer, loaded once."""
-        if self._loaded is None:
-            path = self.model_dir()
-            self._loaded = (load_model(path, self.cfg.model.dtype), load_tokenizer(path))
-        return self._loaded
+    def engine(self) -> HfEngine:
+        """srlm's HF engine over the model (eval mode, on the device), loaded once."""
+        if self._engine is None:
+            self._engine = HfEngine(self.model_dir(), self.cfg.model.dtype)
+        return self._engine
 
     def release_model(self) -> None:
-        """Free the shared model (before sections that load their own)."""
-        self._loaded = None
+        """Free the shared engine's model (before sections that load their own)."""
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
         gc.collect()
 
     def scratch(self, name: str) -> Path:
@@ -104,14 +107,14 @@ def timed(fn: Callable, *args, **kwargs) -> tuple[object, float]:
 def in_batches(
     bench: Bench,
     items: list[dict],
-    process: Callable[[list[dict]], list[dict]],
+    process: Callable[[list[dict], list[int]], list[dict]],
     batch_size: int,
     seed: int,
     rows_per_item: int,
     row_id: Callable[[dict], str],
     desc: str,
 ) -> list[dict]:
-    """Run `process` over items the way the generate and judge stages do (srlm's `run_batches`, a fresh file).
+    """Run `process(batch, seeds)` over items the way the generate and judge stages do (`run_batches`, a fresh file).
 
     Items carry `key` (unique) and `length` (the batching sort key); every row carries its item's `key`.
     """

@@ -12,30 +12,37 @@ import torch
 
 from benchmarks.common import Bench, alternating, in_batches, summarize, timed
 from benchmarks.data import eval_prompts
-from srlm.generation import chat_prompt, sample
+from srlm.engine import Engine
 
 
 def produced(ids: list[int], stop_ids: set[int]) -> int:
-    """Tokens generated before the first EOS or padding token (as `srlm.generation.sample` counts them)."""
+    """Tokens generated before the first EOS or padding token (as srlm's engines count them)."""
     return next((j for j, t in enumerate(ids) if t in stop_ids), len(ids))
 
 
 def generate_candidates(
-    bench: Bench, prompts: list[dict], n: int, max_new_tokens: int, seed: int, batch_size: int | None = None
+    bench: Bench,
+    prompts: list[dict],
+    n: int,
+    max_new_tokens: int,
+    seed: int,
+    batch_size: int | None = None,
+    engine: Engine | None = None,
 ) -> list[dict]:
-    """`n` candidates per prompt from srlm's generation (the generate stage's length-sorted batches).
+    """`n` candidates per prompt from an srlm engine (default: the shared HF one), batched as the generate stage.
 
     Rows: `key` (the prompt id), `prompt_id`, `candidate_id`, `prompt`, `text`, `tokens`.
     """
-    model, tok = bench.model_and_tokenizer()
+    engine = engine or bench.engine()
     gen = bench.cfg.generation
     items = []
     for p in prompts:
-        chat = chat_prompt(tok, p["prompt"])
+        chat = engine.chat(p["prompt"])
         items.append({"key": p["prompt_id"], "length": len(chat), "chat": chat, "prompt": p["prompt"]})
 
-    def process(batch: list[dict]) -> list[dict]:
-        outs = sample(model, tok, [it["chat"] for it in batch], n, max_new_tokens, gen.temperature, gen.top_p)
+    def process(batch: list[dict], seeds: list[int]) -> list[dict]:
+        chats = [it["chat"] for it in batch]
+        outs = engine.sample(chats, n, max_new_tokens, gen.temperature, gen.top_p, seeds)
         return [
             {
                 "key": it["key"],
@@ -54,23 +61,30 @@ def generate_candidates(
 
 
 def batched(
-    bench: Bench, prompts: list[dict], n: int, max_new_tokens: int, seed: int, batch_size: int | None = None
+    bench: Bench,
+    prompts: list[dict],
+    n: int,
+    max_new_tokens: int,
+    seed: int,
+    batch_size: int | None = None,
+    engine: Engine | None = None,
 ) -> tuple[int, float]:
     """(tokens, seconds) of srlm's batched generation of `n` sequences per prompt."""
-    rows, seconds = timed(generate_candidates, bench, prompts, n, max_new_tokens, seed, batch_size)
+    rows, seconds = timed(generate_candidates, bench, prompts, n, max_new_tokens, seed, batch_size, engine)
     return sum(r["tokens"] for r in rows), seconds
 
 
 @torch.no_grad()
 def sequential(bench: Bench, prompts: list[dict], n: int, max_new_tokens: int, seed: int) -> tuple[int, float]:
     """(tokens, seconds) of plain `model.generate`, one prompt and one sequence per call."""
-    model, tok = bench.model_and_tokenizer()
+    engine = bench.engine()
+    model, tok = engine.model, engine.tokenizer
     gen = bench.cfg.generation
-    stop_ids = {tok.eos_token_id, tok.pad_token_id}
+    stop_ids = {*engine.eos_ids, tok.pad_token_id}
     torch.manual_seed(seed)
     tokens, start = 0, time.perf_counter()
     for p in prompts:
-        enc = tok(chat_prompt(tok, p["prompt"]), return_tensors="pt", add_special_tokens=False).to(model.device)
+        enc = tok(engine.chat(p["prompt"]), return_tensors="pt", add_special_tokens=False).to(model.device)
         for _ in range(n):
             out = model.generate(
                 **enc,
@@ -80,23 +94,22 @@ def sequential(bench: Bench, prompts: list[dict], n: int, max_new_tokens: int, s
                 top_k=None,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=tok.pad_token_id,
-                eos_token_id=tok.eos_token_id,
+                eos_token_id=engine.eos_ids,
                 use_cache=True,
             )
             tokens += produced(out[0, enc.input_ids.shape[1] :].tolist(), stop_ids)
     return tokens, time.perf_counter() - start
 
 
-def warm_up(bench: Bench) -> None:
-    """One short generation, so that first-call costs land in neither side's timing."""
-    model, tok = bench.model_and_tokenizer()
-    sample(model, tok, [chat_prompt(tok, "Hello")], 2, 4, 0.7, 0.9)
+def warm_up(engine: Engine) -> None:
+    """One short generation, so that first-call costs land in no timing."""
+    engine.sample([engine.chat("Hello")], 2, 4, 0.7, 0.9, seeds=[0])
 
 
 def run(bench: Bench) -> dict:
     s = bench.sizes
     prompts = eval_prompts(bench.cfg.data, s.gen_prompts)
-    warm_up(bench)
+    warm_up(bench.engine())
     seq_rate, bat_rate, seq_tokens, bat_tokens, speedups = [], [], [], [], []
     for r in range(bench.repeats):
         print(f"[bench] generate: repeat {r + 1}/{bench.repeats}", flush=True)

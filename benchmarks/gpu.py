@@ -1,15 +1,11 @@
 """gpu (CUDA only): HF batched vs vLLM generation in tokens/s, and DPO tokens/s with peak GPU memory.
 
 Skipped with a message where no CUDA device is visible; the vLLM part is skipped with the reason where
-vLLM is not installed. A part that fails is recorded with its error, so the other results still land.
-vLLM counts a sequence's EOS token in its completion tokens (HF's count stops before it): at most one
-token per sequence.
+vLLM cannot run. A part that fails is recorded with its error, so the other results still land. Both
+engines count a sequence's tokens up to, not including, its EOS token.
 """
 
 from __future__ import annotations
-
-import gc
-import importlib.util
 
 import torch
 
@@ -18,8 +14,7 @@ from benchmarks.common import Bench, summarize, timed
 from benchmarks.data import seed_prompts
 from benchmarks.generate import batched
 from srlm.config import compose
-from srlm.generation import chat_prompt
-from srlm.models import load_tokenizer
+from srlm.engine.vllm import unavailable_reason
 
 VLLM_MEMORY_FRACTION = 0.5  # of the GPU; the same process has held HF models before
 
@@ -38,10 +33,11 @@ def hf_generate(bench: Bench, prompts: list[dict]) -> dict:
 
 
 def vllm_generate(bench: Bench, prompts: list[dict]) -> dict:
-    """srlm's vLLM engine on the same prompts and sizes (engine start-up and a first call not timed)."""
-    if importlib.util.find_spec("vllm") is None:
-        return {"skipped": "vLLM is not installed (pip install 'srlm[vllm]')"}
-    from srlm.vllm_engine import VllmEngine
+    """srlm's vLLM engine on the same prompts and sizes, all in one call (start-up and a first call not timed)."""
+    reason = unavailable_reason()
+    if reason:
+        return {"skipped": reason}
+    from srlm.engine.vllm import VllmEngine
 
     s = bench.sizes
     bench.release_model()
@@ -49,18 +45,16 @@ def vllm_generate(bench: Bench, prompts: list[dict]) -> dict:
     cfg = compose(
         bench.overrides("generation.backend=vllm", f"generation.gpu_memory_utilization={VLLM_MEMORY_FRACTION}")
     )
-    engine = VllmEngine(bench.model_dir(), cfg)
-    tok = load_tokenizer(bench.model_dir())
-    chats = [chat_prompt(tok, p["prompt"]) for p in prompts]
     gen = cfg.generation
-    engine.sample(chats[:1], 1, 4, gen.temperature, gen.top_p)
     rates = []
-    for r in range(bench.repeats):
-        torch.manual_seed(bench.repeat_seed("gpu-vllm", r))
-        outs, seconds = timed(engine.sample, chats, s.gpu_candidates, s.gpu_max_new_tokens, gen.temperature, gen.top_p)
-        rates.append(sum(c["completion_tokens"] for o in outs for c in o) / seconds)
-    del engine
-    gc.collect()
+    with VllmEngine(bench.model_dir(), gen, seed=bench.seed, dtype=cfg.model.dtype) as engine:
+        chats = [engine.chat(p["prompt"]) for p in prompts]
+        engine.sample(chats[:1], 1, 4, gen.temperature, gen.top_p, seeds=[0])
+        for r in range(bench.repeats):
+            seeds = [bench.repeat_seed("gpu-vllm", r, p["prompt_id"]) for p in prompts]
+            args = (chats, s.gpu_candidates, s.gpu_max_new_tokens, gen.temperature, gen.top_p, seeds)
+            outs, seconds = timed(engine.sample, *args)
+            rates.append(sum(c["completion_tokens"] for o in outs for c in o) / seconds)
     return {"tokens_per_s": summarize(rates)}
 
 

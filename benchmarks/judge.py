@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from benchmarks.common import Bench, alternating, in_batches, median_or_none, summarize, timed
 from benchmarks.data import seed_candidates
+from srlm.engine import Engine
 from srlm.judge import judge_expected, judge_sampled, load_template, mean_scores
 from srlm.stages.judge import pair_order_agreement
 
@@ -38,16 +39,18 @@ def judge_items(candidates: list[dict]) -> list[dict]:
     ]
 
 
-def judge_all(bench: Bench, items: list[dict], mode: str, samples: int, jc, seed: int) -> list[dict]:
-    """Judgment rows (`id`, `mode`, `sample`, `score`, `raw`) of every item in one mode."""
-    model, tok = bench.model_and_tokenizer()
+def judge_all(
+    bench: Bench, items: list[dict], mode: str, samples: int, jc, seed: int, engine: Engine | None = None
+) -> list[dict]:
+    """Judgment rows (`id`, `mode`, `sample`, `score`, `raw`) of every item in one mode (default: the HF engine)."""
+    engine = engine or bench.engine()
     template = load_template(jc.template)
 
-    def process(batch: list[dict]) -> list[dict]:
+    def process(batch: list[dict], seeds: list[int]) -> list[dict]:
         if mode == "sampled":
-            rows = judge_sampled(model, tok, template, batch, samples, jc)
+            rows = judge_sampled(engine, template, batch, samples, jc, seeds)
         else:
-            rows = judge_expected(model, tok, template, batch, jc)
+            rows = judge_expected(engine, template, batch, jc)
         return [{**r, "key": r["id"]} for r in rows]
 
     return in_batches(

@@ -97,6 +97,45 @@ def gpu_rows(gpu: dict) -> list[tuple]:
     return rows
 
 
+def engine_point_rows(tag: str, p: dict, k: int) -> list[tuple]:
+    rows = []
+    for part, label, unit in (
+        ("generate", "generate", "tokens/s"),
+        ("judge_sampled", f"judge sampled k={k}", "cand/s"),
+        ("judge_expected", "judge expected", "cand/s"),
+    ):
+        figures = p[part]
+        key = "tokens_per_s" if part == "generate" else "candidates_per_s"
+        rows.append(stat_row("engines", f"{tag} {label} hf, {unit}", figures[f"hf_{key}"]))
+        rows.append(stat_row("engines", f"{tag} {label} vllm, {unit}", figures[f"vllm_{key}"]))
+        rows.append(stat_row("engines", f"{tag} {label} vllm/hf", figures["vllm_vs_hf_stats"]))
+    return rows
+
+
+def roofline_rows(r: dict) -> list[tuple]:
+    rows = []
+    for name, shape in r["matmul_shapes"].items():
+        rows.append(stat_row("roofline", f"matmul {shape}, GFLOPS", r["matmul_gflops"][name]))
+        if "matmul_gflops_one_thread" in r:
+            rows.append(stat_row("roofline", "  on 1 thread, GFLOPS", r["matmul_gflops_one_thread"][name]))
+    rows.append(stat_row("roofline", "model GFLOP per token", r["gflop_per_token"]))
+    for name, limit in r["tokens_per_s_limit"].items():
+        rows.append(stat_row("roofline", f"{name} matmul limit, tokens/s", limit))
+    for name, f in r.get("fractions", {}).items():
+        rows.append(stat_row("roofline", f"{name.replace('_', ' ')}: share of square limit", f["of_square_limit"]))
+    return rows
+
+
+def engines_rows(e: dict) -> list[tuple]:
+    if "by_prompts" not in e:
+        why = f"skipped: {e['skipped']}" if "skipped" in e else "failed (see the JSON)"
+        return [("engines", why[:44], "", "", "")] + roofline_rows(e["roofline"])
+    rows = [stat_row("engines", f"start-up {b}, s", e["startup_s"][b]) for b in ("hf", "vllm")]
+    for p in e["by_prompts"].values():
+        rows += engine_point_rows(f"{p['prompts']} prompt{'s' * (p['prompts'] != 1)}:", p, e["judge_samples"])
+    return rows + roofline_rows(e["roofline"])
+
+
 ROWS = {
     "generate": generate_rows,
     "judge": judge_rows,
@@ -104,6 +143,7 @@ ROWS = {
     "dpo": dpo_rows,
     "iteration": iteration_rows,
     "gpu": gpu_rows,
+    "engines": engines_rows,
 }
 
 
@@ -116,7 +156,7 @@ def table(results: dict) -> str:
     )
     rows = [("section", "figure", "median", "min", "max")]
     rows += [row for name, fn in ROWS.items() if results.get(name) for row in fn(results[name])]
-    lines = [head] + [f"{a:<10} {b:<40} {c:>9} {d:>9} {e:>9}" for a, b, c, d, e in rows]
+    lines = [head] + [f"{a:<10} {b:<44} {c:>9} {d:>9} {e:>9}" for a, b, c, d, e in rows]
     lines.append("targets:")
     for t in results.get("targets", {}).values():
         met = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]

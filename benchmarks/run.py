@@ -6,7 +6,8 @@
 
 Sections: generate (batched vs one-at-a-time sampling), judge (sampled vs expected-score judging),
 scaling (generate + judge vs prompts and N), dpo (srlm's stage vs bare TRL, s/step), iteration (one
-iteration of the recipe by stage), gpu (HF vs vLLM, DPO memory; CUDA only). Every figure is the median
+iteration of the recipe by stage), gpu (HF vs vLLM, DPO memory; CUDA only), engines (srlm's HF vs vLLM
+engine at the recipe's sizes and 4x the prompts, where vLLM runs; with a matmul roofline). Every figure is the median
 of `--repeats` runs with min, max and the runs; ratios are taken within a run. Results go to
 `benchmarks/results/<date>-<machine>.json` unless `--out` says otherwise, rewritten after every section.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import dpo, generate, gpu, iteration, judge, scaling
+from benchmarks import dpo, engines, generate, gpu, iteration, judge, scaling
 from benchmarks.common import Bench
 from benchmarks.machine import machine_info, machine_name
 from benchmarks.report import table, targets
@@ -32,7 +33,7 @@ from srlm.errors import SrlmError
 from srlm.io import write_json
 from srlm.models import EMBEDDED
 
-SECTIONS = ("generate", "judge", "scaling", "dpo", "iteration", "gpu")
+SECTIONS = ("generate", "judge", "scaling", "dpo", "iteration", "gpu", "engines")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -56,12 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_section(name: str, bench: Bench, results: dict, args: argparse.Namespace) -> dict:
     """Run one section; sections that load their own models get the shared one freed first."""
-    if name in ("dpo", "iteration"):
+    if name in ("dpo", "iteration", "engines"):
         bench.release_model()
     if name == "iteration":
         return iteration.run(bench, args.iteration_repeats)
-    if name == "gpu":
-        return gpu.run(bench, results)
+    if name in ("gpu", "engines"):
+        return {"gpu": gpu, "engines": engines}[name].run(bench, results)
     return {"generate": generate, "judge": judge, "scaling": scaling, "dpo": dpo}[name].run(bench)
 
 

@@ -30,6 +30,9 @@ class Sizes:
     gpu_candidates: int
     gpu_max_new_tokens: int
     iteration_overrides: tuple[str, ...] = ()  # on top of the recipe and the shortened seed SFT
+    engine_prompts: int | None = None  # engines: prompts at 1x; None: the recipe's prompts.per_iteration
+    engine_prompt_factors: tuple[int, ...] = (1, 4)
+    roofline_runs: int = 5  # timed runs of each matmul
 
 
 DEFAULT = Sizes(
@@ -65,6 +68,8 @@ QUICK = Sizes(
     gpu_prompts=4,
     gpu_candidates=2,
     gpu_max_new_tokens=16,
+    engine_prompts=1,
+    roofline_runs=3,
     iteration_overrides=(
         "prompts.per_iteration=2",
         "generation.max_new_tokens=16",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from srlm.engine.vllm import unavailable_reason
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = (
     "generate.speedup_vs_sequential",
@@ -15,6 +17,28 @@ REQUIRED = (
     "dpo.overhead_vs_trl",
     "iteration.wall_s",
     *(f"iteration.stages.{s}" for s in ("prompts", "generate", "judge", "pairs", "dpo", "eval")),
+    "engines.roofline.matmul_gflops.square.median",
+    "engines.roofline.matmul_gflops.decode.median",
+    "engines.roofline.gflop_per_token",
+    "engines.roofline.tokens_per_s_limit.square",
+    "engines.roofline.tokens_per_s_limit.decode",
+    "engines.roofline.fractions.generate_batched.of_square_limit",
+)
+REQUIRED_WITH_VLLM = (
+    "engines.startup_s.hf.median",
+    "engines.startup_s.vllm.median",
+    *(
+        f"engines.by_prompts.{scale}.{part}"
+        for scale in ("1x", "4x")
+        for part in (
+            "generate.hf_tokens_per_s.median",
+            "generate.vllm_tokens_per_s.median",
+            "generate.vllm_vs_hf",
+            "judge_sampled.vllm_vs_hf",
+            "judge_expected.vllm_vs_hf",
+        )
+    ),
+    *(f"engines.roofline.fractions.{b}_{scale}.of_decode_limit" for b in ("hf", "vllm") for scale in ("1x", "4x")),
 )
 
 
@@ -37,9 +61,13 @@ def test_quick_run_writes_every_headline_figure_and_a_table(tmp_path):
     proc = subprocess.run([*cmd, "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
-    for key in REQUIRED:
+    vllm_runs = unavailable_reason() is None
+    assert "error" not in data["engines"], data["engines"].get("error")
+    for key in REQUIRED + (REQUIRED_WITH_VLLM if vllm_runs else ()):
         value = at(data, key)
         assert isinstance(value, (int, float)) and not isinstance(value, bool), (key, value)
+    if not vllm_runs:
+        assert data["engines"]["skipped"] == unavailable_reason()
     agreement = data["judge"]["pair_agreement"]
     assert isinstance(agreement, float) or (agreement is None and data["judge"]["pair_agreement_reason"])
     assert {t["met"] for t in data["targets"].values()} <= {True, False}
@@ -47,6 +75,7 @@ def test_quick_run_writes_every_headline_figure_and_a_table(tmp_path):
     if not data["machine"]["cuda_devices"]:
         assert data["gpu"] == {"skipped": "no CUDA device"}
     assert "speedup vs sequential" in proc.stdout and "targets:" in proc.stdout
+    assert "share of square limit" in proc.stdout and ("generate vllm/hf" in proc.stdout) == vllm_runs
 
 
 def test_iteration_builds_pairs_from_expected_scores_when_no_sampled_verdict_parses(

@@ -116,7 +116,7 @@ def test_greedy_text_agrees_on_the_embedded_model(embedded, record_property):
     record_property("greedy_exact_matches_of_16", same)
     print(f"greedy HF vs vLLM, float32: {same} of 16 prompts identical")
     first_words = sum(a["text"].split()[:3] == b["text"].split()[:3] for a, b in zip(outs["hf"], outs["vllm"]))
-    assert same >= 12 and first_words == 16, (same, first_words)
+    assert same >= 14 and first_words == 16, (same, first_words)
 
 
 def test_expected_scores_agree_within_1e3_even_for_digits_outside_the_top_20(embedded):
