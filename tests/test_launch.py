@@ -96,6 +96,9 @@ def test_two_machines_go_through_the_deepspeed_hostfile(tmp_path):
         (["launcher=torchrun", "launcher.num_machines=2", "launcher.hostfile=/h"], "launcher.kind"),
         (["launcher.num_processes=0"], "launcher.num_processes"),
         (["generation.tensor_parallel_size=0"], "generation.tensor_parallel_size"),
+        (["judge.backend=vlm"], "judge.backend"),
+        (["eval.backend=VLLM"], "eval.backend"),
+        (["generation.vllm_kv_cache_gb=0"], "generation.vllm_kv_cache_gb"),
     ],
 )
 def test_bad_launcher_settings_name_the_key(tmp_path, overrides, key):
