@@ -1,7 +1,8 @@
 """Benchmark srlm's stages against plain baselines; write the results as JSON and print a short table.
 
-    python -m benchmarks.run                                   # embedded model, ~15-20 min on 2 CPU cores
+    python -m benchmarks.run                                   # embedded model, ~2 h on 2 CPU cores
     ./launch.sh bench --only generate,judge --repeats 1        # the same through launch.sh
+    python -m benchmarks.run --only engines --repeats 1        # HF vs vLLM engines alone, ~30 min
     python -m benchmarks.run --model tiny-random --quick --repeats 1 --out /tmp/r.json   # seconds
 
 Sections: generate (batched vs one-at-a-time sampling), judge (sampled vs expected-score judging),

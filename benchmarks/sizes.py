@@ -2,7 +2,9 @@
 
 On 2 idle CPU cores with the embedded model and 3 repeats: generate ~3.3 min, judge ~2.1 min, scaling
 ~2.4 min, dpo ~3.8 min (one repeat of each measured, times 3), iteration ~7 min (one run: the seed stages
-~1.5 min, iteration 1 ~5 min): ~19 min in all.
+~1.5 min, iteration 1 ~5 min): ~19 min in all. engines adds ~30 min per repeat at the recipe's sizes
+(8 and 32 prompts, N=4, 96 tokens; judging with k=3 samples of 64 tokens), half of it HF's sampled
+judging of the 128 candidates at 4x; on a loaded machine it takes twice as long.
 """
 
 from __future__ import annotations
