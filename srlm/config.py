@@ -42,6 +42,7 @@ class PromptSource(str, Enum):
 
 class VerdictSource(str, Enum):
     model = "model"
+    sft_baseline = "sft_baseline"
     teacher = "teacher"
     written = "written"
     human_rank = "human_rank"
@@ -100,7 +101,9 @@ class DataConfig:
 class EftConfig:
     enabled: bool = _f(True, "Build EFT (judge) examples and add them to the seed SFT data.")
     verdict_source: VerdictSource = _f(
-        VerdictSource.written, "Where verdicts come from: model (the seed model, paper), teacher, written, human_rank."
+        VerdictSource.written,
+        "Where verdicts come from: sft_baseline (an IFT-only SFT of the base model, trained first: the paper), "
+        "model (the base model as it is), teacher (eft.teacher), written (data.verdicts), human_rank.",
     )
     teacher: str | None = _f(None, "Judge model for verdict_source=teacher (hub id or local dir).")
     max_prompts: int = _f(1000, "Ranked prompts scored at most.")
@@ -144,7 +147,10 @@ class PromptsConfig:
     generator: str | None = _f(None, "Self-instruct generator model; null: the current model M_t.")
     min_words: int = _f(3, "Self-instruct filter: shortest prompt kept.")
     max_words: int = _f(120, "Self-instruct filter: longest prompt kept.")
-    max_similarity: float = _f(0.7, "Self-instruct filter: drop prompts this similar (ROUGE-L-like) to one kept.")
+    max_similarity: float = _f(
+        0.7,
+        "Self-instruct filter: drop prompts with ROUGE-L F-measure above this to a seed or kept one (Self-Instruct).",
+    )
     bad_words: list[str] = _f(["image", "picture", "graph", "video", "http"], "Self-instruct filter.")
     backend: str = _f("${generation.backend}", "Self-instruct engine: hf or vllm; default: generation.backend.")
 

@@ -10,11 +10,11 @@ import time
 
 from omegaconf import OmegaConf
 
-from srlm.config import changed_keys, config_hash, to_container
+from srlm.config import changed_keys, config_hash, enum_value, to_container
 from srlm.engine.vllm import check_vllm_available
 from srlm.errors import SrlmError
 from srlm.io import atomic_write_text, read_jsonl
-from srlm.launch import ENGINE_KEYS, launch, stage_command, stage_launcher, uses_vllm
+from srlm.launch import ENGINE_KEYS, StagePlan, launch, stage_plan, uses_vllm
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
 from srlm.tracking import MetricsLogger
@@ -22,6 +22,7 @@ from srlm.tracking import MetricsLogger
 IGNORED_ON_RESUME = ("resume", "launcher", "logger")
 HEADLINE = {
     "eft": "eft",
+    "sft_baseline": "loss",
     "sft": "loss",
     "prompts": "prompts",
     "generate": "candidates",
@@ -76,26 +77,27 @@ def prepare_run_dir(cfg) -> tuple[RunPaths, Manifest]:
     return paths, manifest
 
 
+def sft_baseline_first(cfg) -> bool:
+    return bool(cfg.eft.enabled) and enum_value(cfg.eft.verdict_source) == "sft_baseline"
+
+
 def planned_stages(cfg):
     for t in range(cfg.num_iterations + 1):
-        for stage in stages_of(t):
+        for stage in stages_of(t, sft_baseline_first(cfg)):
             if stage == "eval" and not cfg.eval.enabled:
                 continue
             yield t, stage
 
 
-def dry_run(cfg) -> list[str]:
-    """Every stage's launch command, as `run` would launch it, without running anything."""
+def plan(cfg) -> list[StagePlan]:
+    """Every stage of the run as `run` would launch it, without running anything."""
     paths = RunPaths(cfg.run_dir)
-    lines = []
-    for t, stage in planned_stages(cfg):
-        cmd = stage_command(stage, cfg, paths.iteration(t))
-        line = f"[iteration {t}] {stage}: " + (" ".join(cmd) if cmd else "(in process)")
-        if uses_vllm(stage, cfg):
-            engines = stage_launcher(stage, cfg)[1]
-            line += f"   # vLLM: {engines} engine(s) x tensor parallel {cfg.generation.tensor_parallel_size}"
-        lines.append(line)
-    return lines
+    return [stage_plan(stage, cfg, paths.iteration(t)) for t, stage in planned_stages(cfg)]
+
+
+def dry_run(cfg) -> list[str]:
+    """Every stage's launch command and where its model lives, one line each."""
+    return [p.describe() for p in plan(cfg)]
 
 
 def run(cfg) -> RunPaths:

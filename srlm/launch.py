@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ from srlm.io import read_json
 from srlm.models import resolve_dtype
 from srlm.stages import metrics_file, run_stage
 
-TRAINING_STAGES = ("sft", "dpo")
+TRAINING_STAGES = ("sft_baseline", "sft", "dpo")
 ENGINE_KEYS = {  # stages that run a model for inference, and the key naming their engine
     "eft": "eft.backend",
     "prompts": "prompts.backend",
@@ -34,10 +35,10 @@ def stage_backend(stage: str, cfg) -> str | None:
 def runs_model(stage: str, cfg) -> bool:
     """Whether the stage runs a model for inference (EFT only with model verdicts, prompts only self-instructed)."""
     if stage == "eft":
-        return bool(cfg.eft.enabled) and enum_value(cfg.eft.verdict_source) in ("model", "teacher")
+        return bool(cfg.eft.enabled) and enum_value(cfg.eft.verdict_source) in ("sft_baseline", "model", "teacher")
     if stage == "prompts":
         return enum_value(cfg.prompts.source) == "self_instruct"
-    return stage in ENGINE_KEYS
+    return stage in ENGINE_KEYS or stage in TRAINING_STAGES
 
 
 def uses_vllm(stage: str, cfg) -> bool:
@@ -103,6 +104,85 @@ def stage_command(stage: str, cfg, paths) -> list[str] | None:
             "--deepspeed_multinode_launcher=pdsh",
         ]
     return cmd + entry
+
+
+def training_layout(cfg) -> tuple[str, bool]:
+    """(name, weights sharded?) of how training stages place the model: from the launcher and accelerate config."""
+    lc = cfg.launcher
+    kind = enum_value(lc.kind)
+    if kind in ("inprocess", "subprocess"):
+        return "one process", False
+    if kind == "torchrun" or not lc.accelerate_config:
+        return "DDP", False
+    acc = OmegaConf.load(lc.accelerate_config)
+    distributed = str(acc.get("distributed_type", ""))
+    if distributed == "DEEPSPEED":
+        stage = int(OmegaConf.select(acc, "deepspeed_config.zero_stage", default=0))
+        return f"DeepSpeed ZeRO-{stage}", stage == 3
+    if distributed == "FSDP":
+        return "FSDP", True
+    return "DDP", False
+
+
+def precision(cfg, layout: str) -> str:
+    """What training keeps in which precision (see `srlm.training.training_dtype`)."""
+    dtype = resolve_dtype(cfg.model.dtype)
+    if dtype == torch.float32:
+        return "float32"
+    half = str(dtype).removeprefix("torch.")
+    lora = cfg.model.lora is not None
+    if layout.startswith("DeepSpeed"):
+        return f"{half} {'LoRA adapters' if lora else 'weights'}, float32 master copy in DeepSpeed's optimizer"
+    if lora:
+        return f"LoRA: {half} base weights, float32 adapters"
+    return f"float32 weights, {half} compute (autocast)"
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """How one stage of one iteration runs, as `run` would launch it."""
+
+    iteration: int
+    stage: str
+    command: list[str] | None  # None: in the driver's process
+    runs_model: bool
+    engine: str | None  # hf or vllm for an inference stage
+    processes: int  # per machine
+    model_devices: int  # devices one copy of the model is spread over (1: whole in one process on one device)
+    layout: str
+
+    def describe(self) -> str:
+        how = " ".join(self.command) if self.command else "(in process)"
+        head = f"[iteration {self.iteration}] {self.stage}: {how}"
+        return f"{head}   # {self.layout}" if self.runs_model else head
+
+
+def stage_plan(stage: str, cfg, paths) -> StagePlan:
+    kind, nproc = stage_launcher(stage, cfg)
+    machines = cfg.launcher.num_machines
+    engine = stage_backend(stage, cfg) if stage in ENGINE_KEYS and runs_model(stage, cfg) else None
+    model_devices, layout = 1, ""
+    if stage in TRAINING_STAGES:
+        name, sharded_weights = training_layout(cfg)
+        ranks = nproc * machines if name != "one process" else 1
+        model_devices = ranks if sharded_weights else 1
+        spread = "weights sharded over the ranks" if sharded_weights else "whole model per rank"
+        layout = f"train: {name}" + (f" x {ranks} ranks, {spread}" if ranks > 1 else "") + f"; {precision(cfg, name)}"
+    elif engine == "vllm":
+        model_devices = cfg.generation.tensor_parallel_size
+        layout = f"vLLM: {nproc} engine(s) x tensor parallel {model_devices}"
+    elif engine == "hf":
+        layout = f"HF: {nproc} rank(s), whole model per rank"
+    return StagePlan(
+        iteration=paths.t,
+        stage=stage,
+        command=stage_command(stage, cfg, paths),
+        runs_model=runs_model(stage, cfg),
+        engine=engine,
+        processes=nproc,
+        model_devices=model_devices,
+        layout=layout,
+    )
 
 
 def launch(stage: str, cfg, paths) -> dict:

@@ -77,28 +77,53 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
-def load_tokenizer(path: str, padding_side: str = "left"):
+def load_tokenizer(path: str, padding_side: str = "left", template_fallback: bool = True):
+    """The model's tokenizer, with a pad token; one without a chat template gets ChatML as plain text.
+
+    The fallback only serves inference on a base model (its turn markers are text, so engines also stop
+    on them as strings); training gives such a tokenizer real turn tokens (`srlm.chat_format`).
+    """
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = padding_side
-    if tok.chat_template is None:
+    if tok.chat_template is None and template_fallback:
         tok.chat_template = CHATML_TEMPLATE
     return tok
 
 
+DROPOUT_KEYS = ("attention_dropout", "hidden_dropout", "attn_pdrop", "resid_pdrop", "embd_pdrop", "dropout")
+
+
+def dropout_settings(config) -> dict[str, float]:
+    """The dropout probabilities a model config declares (names differ by architecture)."""
+    return {k: getattr(config, k) for k in DROPOUT_KEYS if isinstance(getattr(config, k, None), (int, float))}
+
+
 def load_model(path: str, dtype: str = "auto", for_training: bool = False, dropout: float | None = None):
-    """Load a causal LM for generation (eval mode, on the device) or for a trainer (train mode, CPU)."""
-    from transformers import AutoModelForCausalLM
+    """Load a causal LM for generation (eval mode, on the device) or for a trainer (train mode, CPU).
+
+    `dropout` goes into the config before the model is built: attention layers copy it at construction,
+    so setting it afterwards changes nothing.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=resolve_dtype(dtype))
+        config = AutoConfig.from_pretrained(path)
+        if dropout is not None:
+            keys = dropout_settings(config)
+            if not keys:
+                raise SrlmError(
+                    f"model.dropout={dropout}: the config of `{path}` ({type(config).__name__}) has no dropout "
+                    f"setting (looked for {', '.join(DROPOUT_KEYS)}); set model.dropout=null"
+                )
+            for key in keys:
+                setattr(config, key, dropout)
+        model = AutoModelForCausalLM.from_pretrained(path, config=config, dtype=resolve_dtype(dtype))
     except (OSError, ValueError) as e:
         raise SrlmError(f"model `{path}` cannot be loaded: {str(e).splitlines()[0]}") from None
-    if dropout is not None and hasattr(model.config, "attention_dropout"):
-        model.config.attention_dropout = dropout
     if for_training:
         return model
     return model.to(device()).eval()

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SEED_STAGES = ("eft", "sft", "eval")
+BASELINE_SEED_STAGES = ("sft_baseline", *SEED_STAGES)  # EFT verdicts written by an IFT-only SFT model (paper §3)
 LOOP_STAGES = ("prompts", "generate", "judge", "pairs", "dpo", "eval")
 
 
-def stages_of(iteration: int) -> tuple[str, ...]:
-    return SEED_STAGES if iteration == 0 else LOOP_STAGES
+def stages_of(iteration: int, sft_baseline: bool = False) -> tuple[str, ...]:
+    if iteration:
+        return LOOP_STAGES
+    return BASELINE_SEED_STAGES if sft_baseline else SEED_STAGES
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,15 @@ class IterationPaths:
     @property
     def eft_stats(self) -> Path:
         return self.dir / "eft_stats.json"
+
+    @property
+    def baseline_dir(self) -> Path:
+        """The IFT-only SFT baseline that writes EFT verdicts (`eft.verdict_source=sft_baseline`)."""
+        return self.dir / "sft_baseline"
+
+    @property
+    def baseline_model(self) -> Path:
+        return self.baseline_dir / "model"
 
     # iterations >= 1
     @property

@@ -28,10 +28,10 @@ def status_table(run_dir: Path) -> str:
         raise SrlmError(f"{paths.manifest}: no such file; is {run_dir} a srlm run directory?")
     m = Manifest.load(paths.manifest)
     lines = [f"run {paths.root}  (config {m.data.get('config_hash')}, wandb {m.data.get('wandb_run_id') or '-'})"]
-    header = f"{'iter':<5} {'stage':<9} {'status':<8} {'wall_s':>8}  key metrics"
+    header = f"{'iter':<5} {'stage':<12} {'status':<8} {'wall_s':>8}  key metrics"
     lines += [header, "-" * len(header)]
     for t in m.iterations():
-        for stage in stages_of(t):
+        for stage in stages_of(t, sft_baseline=True):  # stages a run did not plan have no entry
             entry = m.stage(t, stage)
             if not entry:
                 continue
@@ -40,5 +40,5 @@ def status_table(run_dir: Path) -> str:
             shown = "  ".join(f"{k}={_fmt(metrics.get(k))}" for k in keys if k and k in metrics)
             if entry.get("status") == "failed":
                 shown = f"error: {entry.get('error', '')}"
-            lines.append(f"{t:<5} {stage:<9} {entry.get('status', '-'):<8} {_fmt(metrics.get('wall_s')):>8}  {shown}")
+            lines.append(f"{t:<5} {stage:<12} {entry.get('status', '-'):<8} {_fmt(metrics.get('wall_s')):>8}  {shown}")
     return "\n".join(lines)

@@ -26,13 +26,18 @@ def tiny_checkpoint(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, 
     out = cache_root() / "models" / f"{TINY}-{key}"
     if (out / "config.json").exists():
         return out
+    save_random_llama(byte_tokenizer(), shape, out)
+    return out
+
+
+def save_random_llama(tokenizer, shape: dict, out: Path) -> None:
+    """A Llama of `shape` with random weights (seed 0) and `tokenizer`'s vocabulary and special ids, saved to `out`."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = byte_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         max_position_embeddings=2048,
-        num_key_value_heads=num_attention_heads,
+        num_key_value_heads=shape["num_attention_heads"],
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
@@ -40,9 +45,7 @@ def tiny_checkpoint(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, 
         **shape,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    save_checkpoint(model, tokenizer, out)
-    return out
+    save_checkpoint(LlamaForCausalLM(config), tokenizer, out)
 
 
 def byte_tokenizer():
@@ -64,3 +67,40 @@ def byte_tokenizer():
     )
     fast.chat_template = CHATML_TEMPLATE
     return fast
+
+
+def tiny_base_checkpoint(hidden_size=64, num_hidden_layers=2) -> Path:
+    """A tiny random Llama shaped like a base model: a trained BPE tokenizer, no chat template, eos `</s>`."""
+    out = cache_root() / "models" / f"tiny-base-{hidden_size}x{num_hidden_layers}"
+    if (out / "config.json").exists():
+        return out
+    shape = dict(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden_size,
+    )
+    save_random_llama(bpe_tokenizer(), shape, out)
+    return out
+
+
+def bpe_tokenizer(vocab_size: int = 600):
+    """A byte-level BPE tokenizer trained on the seed set's texts, as a base model's: `<s>`, `</s>`, no template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from srlm.io import read_jsonl
+
+    seed_messages = Path(__file__).resolve().parent.parent / "data" / "seed" / "messages.jsonl"
+    texts = [m["text"] for m in read_jsonl(seed_messages)]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<s>", "</s>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")

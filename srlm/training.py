@@ -12,7 +12,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from srlm import faults
 from srlm.errors import SrlmError
-from srlm.models import load_tokenizer, resolve_dtype
+from srlm.models import dropout_settings, resolve_dtype
 
 
 class CrashInjection(TrainerCallback):
@@ -51,6 +51,24 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         ddp_find_unused_parameters=False,  # every parameter takes part; the search costs a graph traversal a step
         disable_tqdm=False,
     )
+
+
+def deepspeed_launched() -> bool:
+    """Whether accelerate started this process with a DeepSpeed config."""
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+
+
+def training_dtype(cfg) -> str:
+    """Precision the trained weights are loaded in: full fine-tuning always keeps float32 master weights.
+
+    In bf16, an update of lr 1e-6 times a gradient is below half a bf16 step of most weights and rounds
+    to nothing. DeepSpeed keeps its own float32 copy of bf16 weights for the optimizer, and LoRA trains
+    float32 adapters (peft upcasts them) over frozen bf16 weights: both load `model.dtype`. Otherwise
+    the weights load in float32 and the trainer computes in bf16 (autocast, `bf16=True`).
+    """
+    if cfg.model.lora is not None or deepspeed_launched():
+        return cfg.model.dtype
+    return "float32"
 
 
 def scheduler_kwargs(stage_cfg) -> dict:
@@ -101,10 +119,13 @@ def refuse_sharded_lora(trainer) -> None:
         )
 
 
-def save_final_model(trainer, tokenizer_dir: str, out: Path) -> None:
+def save_final_model(trainer, base: str, out: Path) -> None:
     """Save the trained model as a plain HF checkpoint (LoRA merged) and move it into place atomically.
 
-    Every rank calls this: under ZeRO-3 or FSDP each rank holds a shard of the weights, and gathering them
+    The trainer's tokenizer is saved with it (with a cloned chat template where one was added), and the
+    dropout of `base`'s config is written back: `model.dropout` applies to training only, so the next
+    stage loads M_{t+1} as configured, not with a value the previous stage set. Every rank calls this:
+    under ZeRO-3 or FSDP each rank holds a shard of the weights, and gathering them
     (`accelerator.get_state_dict`) is a collective; rank 0 writes.
     """
     accelerator = trainer.accelerator
@@ -115,11 +136,20 @@ def save_final_model(trainer, tokenizer_dir: str, out: Path) -> None:
         model = accelerator.unwrap_model(trainer.model)
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
+        restore_dropout(model.config, base)
         model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-        load_tokenizer(tokenizer_dir).save_pretrained(tmp)
+        trainer.processing_class.save_pretrained(tmp)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
     accelerator.wait_for_everyone()
+
+
+def restore_dropout(config, base: str) -> None:
+    """Put the dropout values of `base`'s config back on `config` before it is saved."""
+    from transformers import AutoConfig
+
+    for key, value in dropout_settings(AutoConfig.from_pretrained(base)).items():
+        setattr(config, key, value)
 
 
 def train_metrics(trainer, prefix_keys: tuple[str, ...] = (), resumed_from: str | None = None) -> dict:

@@ -12,7 +12,7 @@ def commands(tmp_path, *overrides) -> dict[str, str]:
     lines = dry_run(compose([*overrides, f"run_dir={tmp_path}"]))
     out = {}
     for line in lines:
-        where, cmd = line.split(": ", 1)
+        where, cmd = line.split("   # ")[0].split(": ", 1)
         if where.startswith("[iteration 1]") or where.endswith(" sft"):
             out[where.split()[-1]] = cmd
     return out

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from srlm.chat_format import text_turn_markers
+
 
 class Engine:
     """Shared tokenization and stop ids; `HfEngine` and `VllmEngine` implement the model calls."""
@@ -28,6 +30,17 @@ class Engine:
         self.path = path
         self.tokenizer = tokenizer
         self.eos_ids = eos_token_ids(path, tokenizer)
+        self.turn_markers = text_turn_markers(tokenizer)  # a base model's fallback ChatML: markers are plain text
+
+    def stop_strings(self, stop: list[str] | None) -> list[str] | None:
+        """The caller's stop strings, plus the turn markers where they are text (a base model without template)."""
+        return [*(stop or []), *self.turn_markers] or None
+
+    def end_turn(self, text: str) -> str:
+        """Text before the first plain-text turn marker (a base model writing the next turn itself)."""
+        for marker in self.turn_markers:
+            text = text.split(marker, 1)[0]
+        return text
 
     def chat(self, user_text: str) -> str:
         """A user turn rendered with the model's chat template, ready for the assistant's reply."""

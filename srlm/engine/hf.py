@@ -34,6 +34,7 @@ class HfEngine(Engine):
     def sample(self, prompts, n, max_new_tokens, temperature, top_p, seeds, stop=None):
         ids = self.encode(prompts)
         input_ids, mask = self._left_padded(ids)
+        stops = self.stop_strings(stop)
         torch.manual_seed(derive_seed(*seeds))
         do_sample = temperature > 0
         out = self.model.generate(
@@ -48,16 +49,16 @@ class HfEngine(Engine):
             pad_token_id=self.tokenizer.pad_token_id,
             eos_token_id=self.eos_ids,
             use_cache=True,
-            stop_strings=stop,
-            tokenizer=self.tokenizer if stop else None,
+            stop_strings=stops,
+            tokenizer=self.tokenizer if stops else None,
         )
         results: list[list[dict]] = [[] for _ in prompts]
         for i, seq in enumerate(out[:, input_ids.shape[1] :].tolist()):
             stop_at = next((j for j, t in enumerate(seq) if t in self.eos_ids), None)
             new = seq[:stop_at] if stop_at is not None else seq
             text = self.tokenizer.decode(new, skip_special_tokens=True)
-            stopped = stop_at is not None or any(s in text for s in stop or ())
-            text = cut_after_stop(text, stop)
+            stopped = stop_at is not None or any(s in text for s in stops or ())
+            text = cut_after_stop(self.end_turn(text), stop)
             results[i // n].append(
                 {
                     "text": text.strip(),

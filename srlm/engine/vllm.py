@@ -151,6 +151,7 @@ class VllmEngine(Engine):
         from vllm import SamplingParams
 
         ids = self.encode(prompts)
+        stops = self.stop_strings(stop)
         params = [
             SamplingParams(
                 n=n,
@@ -158,10 +159,10 @@ class VllmEngine(Engine):
                 top_p=top_p if temperature > 0 else 1.0,
                 max_tokens=max_new_tokens,
                 seed=seed,
-                stop=stop,
+                stop=stops,
                 include_stop_str_in_output=True,
                 stop_token_ids=self.eos_ids,
-                detokenize=False,
+                detokenize=bool(stops),  # vLLM matches stop strings on its detokenized text only
             )
             for seed in seeds
         ]
@@ -173,8 +174,8 @@ class VllmEngine(Engine):
                 if new and new[-1] in self.eos_ids:
                     new = new[:-1]
                 text = self.tokenizer.decode(new, skip_special_tokens=True)
-                if stop and c.finish_reason == "stop":
-                    text = cut_after_stop(text, stop)
+                if stops and c.finish_reason == "stop":
+                    text = cut_after_stop(self.end_turn(text), stop)
                 rows.append(
                     {
                         "text": text.strip(),

@@ -20,6 +20,7 @@ from srlm.seeds import derive_seed
 
 STAGE_MODULES = {
     "eft": "srlm.stages.eft",
+    "sft_baseline": "srlm.stages.sft_baseline",
     "sft": "srlm.stages.sft",
     "prompts": "srlm.stages.prompts",
     "generate": "srlm.stages.generate",

@@ -23,6 +23,7 @@ from srlm.training import (
     refuse_sharded_lora,
     save_final_model,
     train_metrics,
+    training_dtype,
 )
 
 LOGGED = ("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
@@ -52,10 +53,10 @@ def run(cfg, paths) -> dict:
         beta=dc.beta,
         loss_type=list(dc.loss_type),
         precompute_ref_log_probs=dc.precompute_ref_log_probs,
-        disable_dropout=cfg.model.dropout is None,
+        disable_dropout=cfg.model.dropout is None,  # with model.dropout the policy trains with it, as SFT did
     )
     lora = peft_config(cfg)
-    policy = load_model(m_t, cfg.model.dtype, for_training=True, dropout=cfg.model.dropout)
+    policy = load_model(m_t, training_dtype(cfg), for_training=True, dropout=cfg.model.dropout)
     separate_reference = lora is None and not dc.precompute_ref_log_probs
     reference = load_model(m_t, cfg.model.dtype, for_training=True) if separate_reference else None
     dataset = dpo_dataset(paths)

@@ -1,7 +1,9 @@
 """EFT builder (iteration 0, before SFT): IFT data, and judge examples whose scores agree with human ranks.
 
 Ranked OASST replies get verdicts from `eft.verdict_source`:
-- `model`: the seed model judges them (the paper; needs a model that writes parseable verdicts),
+- `sft_baseline`: an SFT of the base model on the IFT data alone, trained by the `sft_baseline` stage
+  just before this one (the paper's section 3: a base model writes almost no verdict that parses),
+- `model`: the base model as it is (needs a model that already writes parseable verdicts),
 - `teacher`: another judge model (`eft.teacher`),
 - `written`: verdicts written for the seed set (`data.verdicts`, keyed by message_id),
 - `human_rank`: a score derived from the human rank, with a rubric-level justification.
@@ -72,12 +74,21 @@ def verdicts_for(cfg, paths, train: list[dict], template: str) -> dict[str, list
                 raise SrlmError(f"{path}:{i}: expected fields `message_id` and `verdict`")
             written[row["message_id"]] = [(row["verdict"], parse_score(row["verdict"]))]
         return {r["message_id"]: written[r["message_id"]] for _, r in replies if r["message_id"] in written}
-    judge_dir = model_path(cfg) if source == "model" else resolve_model(cfg.eft.teacher or "")
+    judge_dir = verdict_model(cfg, paths, source)
     items = [{"id": r["message_id"], "prompt": p["prompt"], "response": r["text"]} for p, r in replies]
     out: dict[str, list] = {}
     for row in model_verdicts(cfg, paths, judge_dir, items, template):
         out.setdefault(row["id"], []).append((row["raw"], row["score"]))
     return out
+
+
+def verdict_model(cfg, paths, source: str) -> str:
+    """The model that writes the verdicts of a model source."""
+    if source == "sft_baseline":
+        if not (paths.baseline_model / "config.json").exists():
+            raise SrlmError(f"{paths.baseline_model}: the IFT-only SFT baseline is missing; run stage sft_baseline")
+        return str(paths.baseline_model)
+    return model_path(cfg) if source == "model" else resolve_model(cfg.eft.teacher or "")
 
 
 def model_verdicts(cfg, paths, judge_dir: str, items: list[dict], template: str) -> list[dict]:
@@ -146,7 +157,11 @@ def rebalance(examples: list[dict], fraction: float, seed: int) -> tuple[list[di
     return [e for e in examples if id(e) not in drop], len(drop)
 
 
-def run(cfg, paths) -> dict:
+def seed_data(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
+    """(IFT examples, ranked train prompts, held-out ranked prompts), the same on every rank and every call.
+
+    Rank 0 writes `ift.jsonl` and `eft_eval.jsonl`; the others use the rows they computed themselves.
+    """
     seed = stage_seed(cfg, paths, "eft")
     messages = load_messages(cfg.data.oasst, cfg.data.oasst_split)
     ranked = ranked_responses(messages, cfg.data.lang)[: cfg.eft.max_prompts]
@@ -158,11 +173,17 @@ def run(cfg, paths) -> dict:
         raise SrlmError(
             f"{cfg.data.oasst}: no IFT examples (first-turn prompts with a rank-0 reply, lang={cfg.data.lang})"
         )
-    writer = distributed.is_rank_zero()  # several ranks share the model verdicts; rank 0 writes the files
-    if writer:
+    if distributed.is_rank_zero():
         write_jsonl(paths.ift, ift)
         write_jsonl(paths.eft_eval, held_out)
-    stats = {"ift": len(ift), "ranked_prompts": len(ranked), "eval_prompts": len(held_out)}
+    return ift, train, held_out
+
+
+def run(cfg, paths) -> dict:
+    seed = stage_seed(cfg, paths, "eft")
+    ift, train, held_out = seed_data(cfg, paths)
+    writer = distributed.is_rank_zero()  # several ranks share the model verdicts; rank 0 writes the files
+    stats = {"ift": len(ift), "ranked_prompts": len(train) + len(held_out), "eval_prompts": len(held_out)}
     if cfg.eft.enabled:
         template = load_template(cfg.judge.template)
         examples, counts = agreeing_examples(train, verdicts_for(cfg, paths, train, template), template)

@@ -10,7 +10,6 @@ Run by hand: `python -m srlm.stages.prompts RUN_DIR ITERATION`.
 from __future__ import annotations
 
 import random
-from difflib import SequenceMatcher
 from pathlib import Path
 
 from srlm.config import enum_value
@@ -19,6 +18,7 @@ from srlm.errors import SrlmError
 from srlm.io import read_jsonl, write_jsonl
 from srlm.judge import fill
 from srlm.models import resolve_model
+from srlm.near_duplicates import NearDuplicateIndex
 from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
 from srlm.prompt_sets import normalize, training_prompts
 from srlm.seeds import derive_seed
@@ -77,8 +77,11 @@ def from_pool(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     return [{**p, "source": "pool"} for p in chosen], {"pool_size": len(pool), "pool_unused": len(unique)}
 
 
-def keep_instruction(text: str, kept: list[str], excluded: set[str], pc) -> str | None:
-    """The reason a generated prompt is filtered out, or None when it is kept."""
+def keep_instruction(text: str, kept: NearDuplicateIndex | list[str], excluded: set[str], pc) -> str | None:
+    """The reason a generated prompt is filtered out, or None when it is kept.
+
+    `kept`: the prompts it must not nearly repeat (ROUGE-L F-measure above `pc.max_similarity`, as Self-Instruct).
+    """
     words = text.split()
     if not (pc.min_words <= len(words) <= pc.max_words):
         return "length"
@@ -87,7 +90,9 @@ def keep_instruction(text: str, kept: list[str], excluded: set[str], pc) -> str 
     norm = normalize(text)
     if norm in excluded:
         return "duplicate"
-    if any(SequenceMatcher(None, norm, normalize(k)).ratio() > pc.max_similarity for k in kept):
+    if not isinstance(kept, NearDuplicateIndex):
+        kept = NearDuplicateIndex(pc.max_similarity, kept)
+    if kept.is_near_duplicate(text):
         return "similar"
     return None
 
@@ -102,13 +107,14 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     seed = stage_seed(cfg, paths, "self_instruct")
     rng = random.Random(seed)
     kept: list[str] = []
+    index = NearDuplicateIndex(pc.max_similarity, seeds)  # seeds, then every prompt kept
     counts = {"generated": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
     with open_engine(cfg, gen_dir, pc.backend) as engine:
         for round_ in range(max(4, 4 * pc.per_iteration // cfg.generation.batch_size + 1)):
             batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
             request_seeds = [derive_seed(seed, round_, i) for i in range(len(batch))]
             outs = engine.sample(batch, 1, 64, pc.temperature, pc.top_p, request_seeds)
-            keep_new(outs, kept, seeds, excluded, pc, counts)
+            keep_new(outs, kept, index, excluded, pc, counts)
             if len(kept) >= pc.per_iteration:
                 break
     if not kept:
@@ -117,16 +123,19 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     return rows[: pc.per_iteration], counts
 
 
-def keep_new(outs: list[list[dict]], kept: list[str], seeds: list[str], excluded: set[str], pc, counts: dict) -> None:
-    """Add the generated instructions that pass the filters to `kept`, counting why others were dropped."""
+def keep_new(
+    outs: list[list[dict]], kept: list[str], index: NearDuplicateIndex, excluded: set[str], pc, counts: dict
+) -> None:
+    """Add the generated instructions that pass the filters to `kept` and `index`, counting why others were dropped."""
     for out in outs:
         text = out[0]["text"].split("\n")[0].split("Task ")[0].strip()
         counts["generated"] += 1
-        reason = keep_instruction(text, kept + seeds, excluded, pc)
+        reason = keep_instruction(text, index, excluded, pc)
         if reason:
             counts[reason] += 1
         else:
             kept.append(text)
+            index.add(text)
 
 
 def few_shot_prompt(template: str, seeds: list[str], generated: list[str], rng: random.Random, pc) -> str:

@@ -1,15 +1,20 @@
 """Seed SFT (iteration 0): TRL SFTTrainer on IFT (+ EFT) data, loss on assistant tokens only -> M_1.
 
-Examples are prompt/completion chat pairs, so TRL masks the prompt and trains on the reply. The
-stage resumes from its last trainer checkpoint.
+Examples are prompt/completion chat pairs, so TRL masks the prompt and trains on the reply. A base
+model whose tokenizer has no chat template gets ChatML with real turn tokens first (`srlm.chat_format`),
+so every trained reply ends with the end-of-turn token that generation stops on. The stage resumes from
+its last trainer checkpoint.
 
 Run by hand: `python -m srlm.stages.sft RUN_DIR 0`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from datasets import Dataset
 
+from srlm.chat_format import chatml_source, keep_previous_eos, needs_chat_template
 from srlm.errors import SrlmError
 from srlm.io import read_jsonl
 from srlm.models import load_model, load_tokenizer
@@ -22,39 +27,63 @@ from srlm.training import (
     refuse_sharded_lora,
     save_final_model,
     train_metrics,
+    training_dtype,
 )
 
 
-def sft_dataset(paths) -> Dataset:
-    rows = read_jsonl(paths.ift) + (read_jsonl(paths.eft_train) if paths.eft_train.exists() else [])
+def sft_rows(paths, with_eft: bool = True) -> list[dict]:
+    rows = read_jsonl(paths.ift) + (read_jsonl(paths.eft_train) if with_eft and paths.eft_train.exists() else [])
     if not rows:
         raise SrlmError(f"{paths.ift}: no SFT examples (check data.oasst)")
+    return rows
+
+
+def sft_dataset(rows: list[dict]) -> Dataset:
     return Dataset.from_list([{"prompt": r["messages"][:-1], "completion": r["messages"][-1:]} for r in rows])
 
 
-def run(cfg, paths) -> dict:
+def sft_trainer(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "sft"):
+    """An SFTTrainer for `rows` on the base model, writing checkpoints under `out_dir`."""
     from trl import SFTConfig, SFTTrainer
 
     base = current_model(cfg, paths)
-    dataset = sft_dataset(paths)
+    tokenizer = load_tokenizer(base, padding_side="right", template_fallback=False)
+    template_source = None
+    if needs_chat_template(tokenizer):
+        template_source = chatml_source(tokenizer, out_dir / "chatml_tokenizer")
     args = SFTConfig(
-        **common_args(cfg.sft, cfg, paths.checkpoints, stage_seed(cfg, paths, "sft")),
+        **common_args(cfg.sft, cfg, out_dir / "checkpoints", stage_seed(cfg, paths, seed_name)),
         warmup_steps=cfg.sft.warmup_ratio,
         completion_only_loss=True,
+        chat_template_path=template_source,
     )
+    model = load_model(base, training_dtype(cfg), for_training=True, dropout=cfg.model.dropout)
+    base_eos = [tokenizer.eos_token_id]
     trainer = SFTTrainer(
-        model=load_model(base, cfg.model.dtype, for_training=True, dropout=cfg.model.dropout),
+        model=model,
         args=args,
-        train_dataset=dataset,
-        processing_class=load_tokenizer(base, padding_side="right"),
+        train_dataset=sft_dataset(rows),
+        processing_class=tokenizer,
         peft_config=peft_config(cfg),
         callbacks=[CrashInjection()],
     )
+    if template_source:
+        keep_previous_eos(model, base_eos)
+    return trainer
+
+
+def train(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "sft") -> dict:
+    """SFT on `rows`; the model goes to `out_dir/model`."""
+    trainer = sft_trainer(cfg, paths, rows, out_dir, seed_name)
     refuse_sharded_lora(trainer)
-    resume = last_checkpoint(paths.checkpoints)
+    resume = last_checkpoint(out_dir / "checkpoints")
     trainer.train(resume_from_checkpoint=resume)
-    save_final_model(trainer, base, paths.model)
-    return {"examples": len(dataset), **train_metrics(trainer, resumed_from=resume)}
+    save_final_model(trainer, current_model(cfg, paths), out_dir / "model")
+    return {"examples": len(rows), **train_metrics(trainer, resumed_from=resume)}
+
+
+def run(cfg, paths) -> dict:
+    return train(cfg, paths, sft_rows(paths), paths.train_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""The paper's recipe is the paper: its plan (nothing big in one process on one GPU), the IFT-only SFT
+baseline that writes EFT verdicts, and the README table that sets it beside the paper."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from srlm.config import compose
+from srlm.driver import plan
+from srlm.io import read_json, read_jsonl
+from srlm.paths import RunPaths
+from srlm.stages import eft, sft_baseline
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_paper_recipe_is_one_sft_then_two_dpo_iterations_with_the_baseline_first(tmp_path):
+    stages = [(p.iteration, p.stage) for p in plan(compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"]))]
+    assert stages[:4] == [(0, "sft_baseline"), (0, "eft"), (0, "sft"), (0, "eval")]
+    assert [t for t, stage in stages if stage == "dpo"] == [1, 2]  # M2 and M3
+
+
+def test_paper_recipe_holds_no_model_in_one_process_on_one_gpu(tmp_path):
+    model_stages = [p for p in plan(compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])) if p.runs_model]
+    assert {p.stage for p in model_stages} == {
+        "sft_baseline", "eft", "sft", "eval", "prompts", "generate", "judge", "dpo"
+    }  # fmt: skip
+    for p in model_stages:
+        assert p.model_devices == 8, p.describe()
+        assert p.engine in (None, "vllm"), p.describe()
+        assert ("ZeRO-3" in p.layout) == (p.engine is None), p.describe()
+
+
+def test_8b_recipe_generates_on_all_eight_gpus_and_trains_across_them(tmp_path):
+    for p in plan(compose(["recipe=llama3-8b/lora", f"run_dir={tmp_path}"])):
+        if not p.runs_model:
+            continue
+        if p.engine is None:
+            assert p.processes == 8 and "ZeRO-2" in p.layout and "LoRA" in p.layout, p.describe()
+        elif p.stage != "prompts":
+            assert p.engine == "vllm" and p.processes == 8 and p.model_devices == 1, p.describe()
+
+
+def test_eft_verdicts_come_from_the_ift_only_sft_baseline(tmp_path):
+    cfg = compose(["recipe=smoke", f"run_dir={tmp_path}", "eft.verdict_source=sft_baseline"])
+    paths = RunPaths(tmp_path).iteration(0)
+    paths.dir.mkdir(parents=True)
+    trained = sft_baseline.run(cfg, paths)
+    ift = read_jsonl(paths.ift)
+    assert trained["examples"] == len(ift) and (paths.baseline_model / "config.json").exists()
+    stats = eft.run(cfg, paths)
+    judged = {r["id"] for r in read_jsonl(paths.eft_judgments)}
+    train_replies = stats["ranked_prompts"] - stats["eval_prompts"]
+    assert train_replies > 0 and len(judged) >= 2 * train_replies  # every reply of every ranked train prompt
+    assert read_json(paths.eft_stats) == stats and read_jsonl(paths.ift) == ift
+
+
+def readme_table() -> list[list[str]]:
+    """Rows of the table under the README's "Reproducing the paper" heading."""
+    section = README.read_text().split("## Reproducing the paper", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_readme_table_matches_the_recipe(tmp_path):
+    cfg = compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])
+    rows = [row for row in readme_table() if row[2].startswith("`")]
+    assert len(rows) >= 15
+    for setting, _paper, key, value in rows:
+        actual = OmegaConf.select(cfg, key.strip("`"), throw_on_missing=True)
+        actual = getattr(actual, "value", actual)
+        written = re.match(r"`([^`]*)`", value).group(1)
+        if isinstance(actual, (int, float)):
+            assert float(written) == actual, (setting, key, actual)
+        else:
+            assert written == str(actual), (setting, key, actual)
