@@ -119,6 +119,17 @@ def test_greedy_text_agrees_on_the_embedded_model(embedded, record_property):
     assert same >= 14 and first_words == 16, (same, first_words)
 
 
+def test_both_engines_stop_at_a_stop_string_and_keep_it(embedded):
+    hf, vllm = embedded
+    prompt = hf.chat(read_jsonl(EVAL_PROMPTS)[0]["prompt"])
+    full = hf.sample([prompt], 1, 24, 0.0, 1.0, [0])[0][0]["text"]
+    stop = full.split()[len(full.split()) // 2]  # a word from the middle of the greedy reply
+    for engine in (hf, vllm):
+        out = engine.sample([prompt], 1, 24, 0.0, 1.0, [0], stop=[stop])[0][0]
+        assert out["finish_reason"] == "stop" and out["text"].endswith(stop), (engine.backend, stop, out)
+        assert full.startswith(out["text"]) and len(out["text"]) < len(full), engine.backend
+
+
 def test_expected_scores_agree_within_1e3_even_for_digits_outside_the_top_20(embedded):
     hf, vllm = embedded
     cfg = compose([]).judge
