@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from srlm.engine.vllm import unavailable_reason
 
@@ -71,7 +72,7 @@ def test_quick_run_writes_every_headline_figure_and_a_table(tmp_path):
     agreement = data["judge"]["pair_agreement"]
     assert isinstance(agreement, float) or (agreement is None and data["judge"]["pair_agreement_reason"])
     assert {t["met"] for t in data["targets"].values()} <= {True, False}
-    assert data["machine"]["cpu_count"] >= 1 and data["machine"]["torch"]
+    assert data["machine"]["torch"] == torch.__version__
     if not data["machine"]["cuda_devices"]:
         assert data["gpu"] == {"skipped": "no CUDA device"}
     assert "speedup vs sequential" in proc.stdout and "targets:" in proc.stdout
@@ -89,7 +90,8 @@ def test_iteration_builds_pairs_from_expected_scores_when_no_sampled_verdict_par
     out = iteration.run(bench)
     assert "pairs_fallback" in out and out["judge_parse_rate"] == 0.0
     assert set(out["stages"]) == {"prompts", "generate", "judge", "pairs", "dpo", "eval"}
-    assert out["wall_s"] == pytest.approx(sum(out["stages"].values()), abs=0.05)
+    # the stages' own times (seconds, from the manifest) fit inside the driver's whole run, iteration 0 included
+    assert 0 < out["wall_s"] < out["driver_wall_s"]
 
 
 def test_targets_say_met_or_not_measured(bench_module):

@@ -3,9 +3,9 @@ import torch
 from omegaconf import OmegaConf
 
 from srlm.config import JudgeConfig
-from srlm.engine.hf import HfEngine
 from srlm.errors import SrlmError
 from srlm.judge import judge_expected, load_template, mean_scores, parse_score, parse_verdict
+from srlm.models import load_tokenizer
 from srlm.tiny_model import tiny_checkpoint
 
 UGLY = {
@@ -33,11 +33,6 @@ def test_parse_score_on_ugly_verdicts(verdict, expected):
     assert parse_score(verdict) == expected
 
 
-def test_parse_failures_are_counted_not_fatal():
-    scores = [parse_score(v) for v in UGLY]
-    assert sum(s is None for s in scores) == sum(v is None for v in UGLY.values())
-
-
 def test_parse_verdict():
     assert parse_verdict("B is better.\nVerdict: B") == "B"
     assert parse_verdict("Verdict: A ... Verdict: B") is None
@@ -63,13 +58,49 @@ def test_mean_scores_ignores_unparsed_and_keeps_all_missing_as_none():
     assert mean_scores(rows, "sampled") == {"a": 3.0, "b": None}
 
 
-def test_expected_score_on_tiny_model_is_in_range():
-    path = str(tiny_checkpoint())
+class ScriptedDigits:
+    """An engine whose next-token probabilities over the score digits are scripted per response.
+
+    It holds the tiny model's real tokenizer, so the digit token ids are the ones `judge_expected` picks for it.
+    """
+
+    def __init__(self, probs: dict[str, dict[str, float]], justification: str = ""):
+        self.tokenizer = load_tokenizer(str(tiny_checkpoint()))
+        self.probs, self.justification, self.asked = probs, justification, []
+
+    def chat(self, text: str) -> str:
+        return f"<user>{text}</user>"
+
+    def sample(self, prompts, n, max_new_tokens, temperature, top_p, seeds, stop=None):
+        return [[{"text": self.justification}] for _ in prompts]
+
+    def next_token_probs(self, texts: list[str], ids: list[int]) -> torch.Tensor:
+        self.asked += texts
+        digits = [self.tokenizer.decode([i]) for i in ids]
+        response = [next(r for r in self.probs if f"R={r}." in t) for t in texts]
+        return torch.tensor([[self.probs[r].get(d, 0.0) for d in digits] for r in response])
+
+
+# Probability mass on some digits only; the expected score is over the digits' mass alone.
+DIGIT_PROBS = {"alpha": {"4": 0.2}, "beta": {"1": 0.3, "5": 0.3}, "gamma": {"0": 0.05, "2": 0.15}}
+EXPECTED = {"alpha": 4.0, "beta": 3.0, "gamma": 1.5}  # gamma: (0 * 0.05 + 2 * 0.15) / 0.2
+
+
+def items_for(responses) -> list[dict]:
+    return [{"id": r, "prompt": "Say hi", "response": r} for r in responses]
+
+
+@pytest.mark.parametrize("after_justification", [False, True])
+def test_expected_score_weights_each_digit_by_its_share_of_the_digit_mass(after_justification):
     cfg = OmegaConf.structured(JudgeConfig)
-    items = [{"id": str(i), "prompt": "Say hi", "response": r} for i, r in enumerate(["hi", "hello there", "no"])]
-    rows = judge_expected(HfEngine(path), load_template(cfg.template), items, cfg)
-    assert [r["id"] for r in rows] == ["0", "1", "2"]
-    assert all(0.0 <= r["score"] <= 5.0 for r in rows)
+    cfg.expected_after_justification = after_justification
+    engine = ScriptedDigits(DIGIT_PROBS, justification="Polite and on topic.  \nScore:")
+    rows = judge_expected(engine, "Q={prompt}. R={response}.", items_for(DIGIT_PROBS), cfg)
+    assert [r["id"] for r in rows] == list(DIGIT_PROBS)
+    assert {r["id"]: r["score"] for r in rows} == pytest.approx(EXPECTED)
+    assert [r["raw"] for r in rows] == ["digit mass 0.200", "digit mass 0.600", "digit mass 0.200"]
+    written = "Polite and on topic.\n" if after_justification else ""
+    assert engine.asked == [f"<user>Q=Say hi. R={r}.</user>{written}Score: " for r in DIGIT_PROBS]
 
 
 def test_shared_prefix_scoring_equals_one_pass_per_text(monkeypatch):

@@ -31,10 +31,35 @@ def test_subset_accuracy_counts_ties_as_incorrect():
     assert subset_accuracy(rows) == {"a": {"accuracy": 0.5, "n": 4}, "b": {"accuracy": 0.0, "n": 1}}
 
 
-def test_sections_cover_rewardbench_subsets():
-    assert list(SECTIONS) == ["Chat", "Chat Hard", "Safety", "Reasoning", "Prior Sets"]
-    assert sum(len(v) for v in SECTIONS.values()) == 27
-    assert "math-prm" in SECTIONS["Reasoning"] and "llmbar-adver-GPTOut" in SECTIONS["Chat Hard"]
+# RewardBench's sections and their subsets (allenai/reward-bench, `rewardbench/constants.py`: SUBSET_MAPPING
+# and the prior preference sets).
+REWARDBENCH = {
+    "Chat": ["alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"],
+    "Chat Hard": [
+        "mt-bench-hard",
+        "llmbar-natural",
+        "llmbar-adver-neighbor",
+        "llmbar-adver-GPTInst",
+        "llmbar-adver-GPTOut",
+        "llmbar-adver-manual",
+    ],
+    "Safety": [
+        "refusals-dangerous",
+        "refusals-offensive",
+        "xstest-should-refuse",
+        "xstest-should-respond",
+        "donotanswer",
+    ],
+    "Reasoning": ["math-prm", "hep-cpp", "hep-go", "hep-java", "hep-js", "hep-python", "hep-rust"],
+    "Prior Sets": ["anthropic_helpful", "anthropic_hhh", "shp", "summarize"],
+}
+
+
+def test_sections_are_rewardbench_sections():
+    assert list(SECTIONS) == list(REWARDBENCH)  # the order `missing_sections` reports them in
+    assert {k: sorted(v) for k, v in SECTIONS.items()} == {k: sorted(v) for k, v in REWARDBENCH.items()}
+    names = [n for v in SECTIONS.values() for n in v]
+    assert len(names) == len(set(names)), "a subset listed twice would count twice"
 
 
 def test_section_scores_weighting_and_missing_section():
@@ -66,10 +91,14 @@ def test_section_scores_weighting_and_missing_section():
     assert out["missing_sections"] == ["Safety"]
     # overall = (100/120 + 0.55 + 0.6125 + 0.5*0.55) / 3.5
     assert out["overall"] == pytest.approx((100 / 120 + 0.55 + 0.6125 + 0.275) / 3.5)
-    assert out["overall"] == pytest.approx(0.648810, abs=1e-6)
-    assert "donotanswer" in out["missing_subsets"] and "alpacaeval-hard" in out["missing_subsets"]
-    assert "math-prm" not in out["missing_subsets"]
-    assert len(out["missing_subsets"]) == 27 - 9
+    # every RewardBench subset without examples is missing (donotanswer has n == 0), in section order
+    assert out["missing_subsets"] == [
+        *("alpacaeval-length", "alpacaeval-hard", "mt-bench-med"),
+        *("llmbar-adver-neighbor", "llmbar-adver-GPTInst", "llmbar-adver-GPTOut", "llmbar-adver-manual"),
+        *("refusals-dangerous", "refusals-offensive", "xstest-should-refuse", "xstest-should-respond", "donotanswer"),
+        *("hep-cpp", "hep-java", "hep-js", "hep-rust"),
+        *("anthropic_helpful", "summarize"),
+    ]
     assert out["unmapped_subsets"] == ["my-custom"]
 
 

@@ -109,9 +109,12 @@ def test_wandb_offline_run_is_resumed_with_the_same_id(tmp_path):
     assert Manifest.load(paths.manifest).data["wandb_run_id"] == run_id
 
 
+RB_SUBSETS = ["llmbar-natural", "alpacaeval-easy", "donotanswer", "math-prm", "hep-python"]
+
+
 def rewardbench_fixture(path):
     rows = []
-    for i, subset in enumerate(["llmbar-natural", "alpacaeval-easy", "donotanswer", "math-prm", "hep-python"]):
+    for i, subset in enumerate(RB_SUBSETS):
         rows.append(
             {
                 "id": str(i),
@@ -129,10 +132,11 @@ def test_eval_with_a_rewardbench_file(tmp_path):
     rb = rewardbench_fixture(tmp_path / "rb.jsonl")
     paths = run(compose(smoke_overrides(tmp_path / "run", "num_iterations=1", f"eval.rewardbench={rb}")))
     result = json.loads(paths.iteration(1).eval_json.read_text())["rewardbench"]
+    assert result["pairs"] == len(RB_SUBSETS)
     for kind in ("generative", "pairwise", "implicit_reward", "reference_free"):
+        assert sorted(result[kind]["subsets"]) == sorted(RB_SUBSETS), kind  # every pair scored, under its subset
         assert set(result[kind]["sections"]) == {"Chat", "Chat Hard", "Safety", "Reasoning"}, kind
         assert result[kind]["missing_sections"] == ["Prior Sets"]
-        assert 0.0 <= result[kind]["overall"] <= 1.0
     assert "implicit_reward" not in json.loads(paths.iteration(0).eval_json.read_text())["rewardbench"]
 
 
