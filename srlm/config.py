@@ -227,7 +227,13 @@ class EvalConfig:
     endpoint_url: str | None = _f(None, "OpenAI-compatible base URL for evaluator=endpoint.")
     endpoint_model: str | None = _f(None, "Model name at the endpoint.")
     endpoint_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint key.")
-    max_new_tokens: int = _f(256, "Tokens per eval response.")
+    endpoint_timeout_s: float = _f(120.0, "Seconds one endpoint request may take.")
+    endpoint_retries: int = _f(4, "Retries of a failed endpoint request (with backoff), then the stage fails.")
+    endpoint_concurrency: int = _f(8, "Endpoint requests in flight at once.")
+    max_new_tokens: int = _f(
+        "${generation.max_new_tokens}",
+        "Tokens per eval response; default: generation.max_new_tokens.",
+    )
     backend: str = _f("${generation.backend}", "Engine of this stage: hf or vllm; default: generation.backend.")
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import time
-import urllib.error
-import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from srlm.engine import open_engine
@@ -66,45 +64,50 @@ class Evaluator:
 
 
 class EndpointEvaluator:
-    """A/B verdicts from an OpenAI-compatible chat-completions endpoint, with retries."""
+    """A/B verdicts from an OpenAI-compatible chat-completions endpoint (the `openai` client: timeouts,
+    retries with backoff, `eval.endpoint_concurrency` requests in flight)."""
 
     def __init__(self, cfg):
+        from openai import OpenAI
+
         ec = cfg.eval
         if not ec.endpoint_url or not ec.endpoint_model:
             raise SrlmError("eval.evaluator=endpoint needs eval.endpoint_url and eval.endpoint_model")
-        self.url = ec.endpoint_url.rstrip("/") + "/chat/completions"
-        self.model = ec.endpoint_model
-        self.key = os.environ.get(ec.endpoint_key_env, "")
+        self.url, self.model, self.retries = ec.endpoint_url, ec.endpoint_model, ec.endpoint_retries
+        self.concurrency = ec.endpoint_concurrency
+        self.client = OpenAI(
+            base_url=ec.endpoint_url,
+            api_key=os.environ.get(ec.endpoint_key_env) or "EMPTY",  # servers without keys (vLLM) ignore it
+            timeout=ec.endpoint_timeout_s,
+            max_retries=ec.endpoint_retries,
+        )
         self.pair_template = load_template(str(PAIRWISE_TEMPLATE), ("{prompt}", "{response_a}", "{response_b}"))
         self.mode, self.samples = "sampled", 1
 
     def close(self) -> None:
-        pass
+        self.client.close()
 
-    def _complete(self, content: str, retries: int = 4) -> str:
-        body = json.dumps(
-            {"model": self.model, "messages": [{"role": "user", "content": content}], "temperature": 0}
-        ).encode()
-        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {self.key}"} if self.key else {})}
-        error = None
-        for attempt in range(retries):
-            try:
-                req = urllib.request.Request(self.url, data=body, headers=headers)
-                with urllib.request.urlopen(req, timeout=120) as resp:
-                    return json.loads(resp.read())["choices"][0]["message"]["content"]
-            except (urllib.error.URLError, TimeoutError, KeyError, json.JSONDecodeError) as e:
-                error = e
-                time.sleep(2**attempt)
-        raise SrlmError(f"evaluator endpoint {self.url} cannot be reached after {retries} tries: {error}")
+    def _complete(self, content: str) -> str:
+        import openai
+
+        try:
+            reply = self.client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": content}], temperature=0
+            )
+        except openai.APIError as e:
+            raise SrlmError(
+                f"evaluator endpoint {self.url} failed after {self.retries} retries: {type(e).__name__}: {e}"
+            ) from None
+        return reply.choices[0].message.content or ""
 
     def pairwise(self, items: list[dict]) -> list[dict]:
-        out = []
-        for it in items:
-            text = self._complete(
-                fill(self.pair_template, prompt=it["prompt"], response_a=it["response_a"], response_b=it["response_b"])
-            )
-            out.append({"id": it["id"], "verdict": parse_verdict(text), "raw": text})
-        return out
+        prompts = [
+            fill(self.pair_template, prompt=it["prompt"], response_a=it["response_a"], response_b=it["response_b"])
+            for it in items
+        ]
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            texts = list(pool.map(self._complete, prompts))
+        return [{"id": it["id"], "verdict": parse_verdict(text), "raw": text} for it, text in zip(items, texts)]
 
 
 def make_evaluator(cfg, paths, own_engine):

@@ -17,7 +17,7 @@ def training_prompts(run: RunPaths, upto: int) -> set[str]:
     if it0.ift.exists():
         seen |= {normalize(r["messages"][0]["content"]) for r in read_jsonl(it0.ift)}
     if it0.eft_train.exists():
-        seen |= {normalize(r["prompt"]) for r in read_jsonl(it0.eft_train) if "prompt" in r}
+        seen |= {normalize(r["prompt"]) for r in read_jsonl(it0.eft_train)}  # the OASST prompts judged
     for t in range(1, upto + 1):
         if run.iteration(t).prompts.exists():
             seen |= {normalize(r["prompt"]) for r in read_jsonl(run.iteration(t).prompts)}

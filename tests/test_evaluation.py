@@ -47,18 +47,26 @@ def test_endpoint_evaluator_sends_chat_completions_and_parses_verdicts(server, m
             "eval.endpoint_key_env=TEST_KEY",
         ]
     )
-    out = EndpointEvaluator(cfg).pairwise([{"id": "x", "prompt": "2+2?", "response_a": "4", "response_b": "5"}])
-    assert out == [{"id": "x", "verdict": "A", "raw": "A is more helpful.\nVerdict: A"}]
-    auth, body = server.requests[0]
-    assert auth == "Bearer secret" and body["model"] == "judge-1" and "2+2?" in body["messages"][0]["content"]
+    items = [{"id": str(i), "prompt": f"<q{i}>", "response_a": "4", "response_b": "5"} for i in range(12)]
+    out = EndpointEvaluator(cfg).pairwise(items)  # 8 requests in flight: answers come back in the items' order
+    assert out == [{"id": str(i), "verdict": "A", "raw": "A is more helpful.\nVerdict: A"} for i in range(12)]
+    for auth, body in server.requests:
+        assert auth == "Bearer secret" and body["model"] == "judge-1" and body["temperature"] == 0
+    asked = [body["messages"][0]["content"] for _, body in server.requests]
+    assert all(sum(f"<q{i}>" in text for text in asked) == 1 for i in range(12)) and len(asked) == 12
 
 
-def test_unreachable_endpoint_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr("srlm.evaluation.time.sleep", lambda s: None)
+def test_unreachable_endpoint_is_a_clear_error():
     cfg = compose(
-        ["recipe=smoke", "eval.evaluator=endpoint", "eval.endpoint_url=http://127.0.0.1:9/v1", "eval.endpoint_model=m"]
+        [
+            "recipe=smoke",
+            "eval.evaluator=endpoint",
+            "eval.endpoint_url=http://127.0.0.1:9/v1",
+            "eval.endpoint_model=m",
+            "eval.endpoint_retries=1",
+        ]
     )
-    with pytest.raises(SrlmError, match="cannot be reached after 4 tries"):
+    with pytest.raises(SrlmError, match=r"127\.0\.0\.1:9/v1 failed after 1 retries: APIConnectionError"):
         EndpointEvaluator(cfg).pairwise([{"id": "x", "prompt": "p", "response_a": "a", "response_b": "b"}])
 
 

@@ -139,6 +139,7 @@ def agreeing_examples(train: list[dict], verdicts: dict, template: str) -> tuple
             examples.append(
                 {
                     "prompt_id": p["prompt_id"],
+                    "prompt": p["prompt"],  # the OASST prompt judged (overlap checks); `messages` holds the rubric
                     "message_id": r["message_id"],
                     "score": score,
                     "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": verdict}],

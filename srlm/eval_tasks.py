@@ -1,0 +1,214 @@
+"""Evaluation tasks on an engine, shared by the eval stage and `srlm eval`: answers, win rates, judge scores,
+RewardBench (v1 pairs and v2 best-of-n) as a generative judge and by log-probabilities.
+
+Every task keeps its rows in `<dir>/eval_<name>.jsonl` as they are computed (resumable, sharded over
+ranks) and derives its sampling seeds from `EvalRows.seed` and the task's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from srlm import distributed, metrics
+from srlm.batches import run_batches
+from srlm.io import RowWriter
+from srlm.judge import mean_scores
+from srlm.seeds import derive_seed
+
+
+@dataclass(frozen=True)
+class EvalRows:
+    """Where an evaluation keeps its rows, and the seed its sampling derives from."""
+
+    dir: Path
+    seed: int
+
+
+def batched(cfg, rows: EvalRows, name: str, items, process, rows_per_item: int = 1, key=None) -> list[dict]:
+    """Rows of `process(batch, seeds)` over items, kept in `eval_<name>.jsonl` (resumable, sharded over ranks)."""
+    writer = RowWriter(rows.dir / f"eval_{name}.jsonl", distributed.rank(), distributed.world_size())
+    try:
+        run_batches(
+            items,
+            item_key=key or (lambda it: it["id"]),
+            length=lambda it: len(str(it.get("prompt", ""))),
+            batch_size=cfg.judge.batch_size,
+            seed=derive_seed(rows.seed, name),
+            writer=writer,
+            process=process,
+            row_id=lambda r: r["row_id"],
+            row_item=lambda r: r["item"],
+            rows_per_item=rows_per_item,
+            desc=f"eval {name}",
+        )
+    finally:
+        writer.close()
+    return writer.finish()
+
+
+def responses(cfg, rows: EvalRows, engine, prompts: list[dict], name: str = "responses") -> list[dict]:
+    """The engine's model answers each prompt (`prompt_id`, `prompt`) once, sampled as generation samples."""
+
+    def process(batch, seeds):
+        outs = engine.sample(
+            [engine.chat(p["prompt"]) for p in batch],
+            1,
+            cfg.eval.max_new_tokens,
+            cfg.generation.temperature,
+            cfg.generation.top_p,
+            seeds,
+        )
+        return [
+            {
+                "row_id": p["prompt_id"],
+                "item": p["prompt_id"],
+                "prompt_id": p["prompt_id"],
+                "prompt": p["prompt"],
+                "text": o[0]["text"],
+                "tokens": o[0]["completion_tokens"],
+                "finish_reason": o[0]["finish_reason"],
+            }
+            for p, o in zip(batch, outs)
+        ]
+
+    return batched(cfg, rows, name, prompts, process, key=lambda p: p["prompt_id"])
+
+
+def response_lengths(answers: list[dict]) -> dict:
+    """Mean and median tokens of the answers, and the share cut at `eval.max_new_tokens` (finish `length`)."""
+    finished = [r["finish_reason"] for r in answers if "finish_reason" in r]
+    truncated = sum(f == "length" for f in finished) / len(finished) if finished else None
+    return {**metrics.length_stats([r["tokens"] for r in answers]), "truncated": truncated}
+
+
+def win_rate_against(cfg, rows: EvalRows, name: str, ours: list[dict], theirs: list[dict], evaluator) -> dict:
+    """Our answers against theirs on the same prompts, each pair judged in both orders by `evaluator`."""
+    by_id = {r["prompt_id"]: r for r in theirs}
+    items = []
+    for r in ours:
+        other = by_id.get(r["prompt_id"])
+        if other is None:
+            continue
+        for order, a, b in (("ab", r["text"], other["text"]), ("ba", other["text"], r["text"])):
+            items.append(
+                {"id": f"{name}|{r['prompt_id']}|{order}", "prompt": r["prompt"], "response_a": a, "response_b": b}
+            )
+
+    def process(batch, seeds):
+        return [{"row_id": v["id"], "item": v["id"], **v} for v in evaluator.pairwise(batch)]
+
+    verdicts = batched(cfg, rows, name, items, process)
+    judged = [
+        {
+            "pair_id": r["id"].rsplit("|", 1)[0],
+            "order": r["id"].rsplit("|", 1)[1],
+            "winner": r["verdict"],
+            "p_a": r.get("p_a"),
+            "p_b": r.get("p_b"),
+        }
+        for r in verdicts
+    ]
+    return {**metrics.win_rate(judged), "prob_win_rate": metrics.prob_win_rate(judged)}
+
+
+def pointwise_scores(cfg, rows: EvalRows, evaluator, name: str, items: list[dict]) -> dict[str, float | None]:
+    """Mean judge score per item (`id`, `prompt`, `response`); None where no verdict parsed."""
+    scored = batched(
+        cfg,
+        rows,
+        name,
+        items,
+        lambda b, seeds: [
+            {"row_id": f"{r['id']}|{r['sample']}", "item": r["id"], **r} for r in evaluator.pointwise(b, seeds)
+        ],
+        evaluator.samples,
+    )
+    return mean_scores(scored, evaluator.mode)
+
+
+def summarize(judged: list[dict]) -> dict:
+    """Per-subset accuracy, RewardBench sections and the weighted overall score of judged pairs."""
+    subsets = metrics.subset_accuracy(judged)
+    return {"subsets": {k: v["accuracy"] for k, v in subsets.items()}, **metrics.section_scores(subsets)}
+
+
+def rewardbench(cfg, rows: EvalRows, evaluator, pairs: list[dict]) -> dict:
+    """Accuracy of the evaluator's model as a generative judge on RewardBench pairs, pointwise and pairwise."""
+    items = [
+        {"id": f"{p['id']}|{side}", "prompt": p["prompt"], "response": p[side]}
+        for p in pairs
+        for side in ("chosen", "rejected")
+    ]
+    scores = pointwise_scores(cfg, rows, evaluator, "rewardbench", items)
+    judged = [
+        {
+            "subset": p["subset"],
+            "correct": metrics.pair_outcome(scores.get(f"{p['id']}|chosen"), scores.get(f"{p['id']}|rejected")),
+        }
+        for p in pairs
+    ]
+    return {
+        "generative": summarize(judged),
+        "pairwise": rewardbench_pairwise(cfg, rows, evaluator, pairs),
+        "pairs": len(pairs),
+    }
+
+
+def rewardbench_pairwise(cfg, rows: EvalRows, evaluator, pairs: list[dict]) -> dict:
+    """Both responses in one prompt, judged in both orders; a pair counts 1, 0.5 or 0 by the orders it wins."""
+    items = [
+        {"id": f"{p['id']}|{order}", "prompt": p["prompt"], "response_a": a, "response_b": b}
+        for p in pairs
+        for order, a, b in (("ab", p["chosen"], p["rejected"]), ("ba", p["rejected"], p["chosen"]))
+    ]
+    judged_rows = batched(
+        cfg,
+        rows,
+        "rewardbench_pairwise",
+        items,
+        lambda b, seeds: [{"row_id": v["id"], "item": v["id"], **v} for v in evaluator.pairwise(b)],
+    )
+    verdicts = {r["id"]: r["verdict"] for r in judged_rows}
+    judged = [
+        {
+            "subset": p["subset"],
+            "correct": ((verdicts.get(f"{p['id']}|ab") == "A") + (verdicts.get(f"{p['id']}|ba") == "B")) / 2,
+        }
+        for p in pairs
+    ]
+    return summarize(judged)
+
+
+def pair_logprobs(cfg, rows: EvalRows, engine, pairs: list[dict], name: str) -> dict[str, tuple[float, int]]:
+    """log pi(response | prompt) and token count of every chosen and rejected response."""
+    items = [
+        {"id": f"{p['id']}|{side}", "prompt": engine.chat(p["prompt"]), "response": p[side]}
+        for p in pairs
+        for side in ("chosen", "rejected")
+    ]
+
+    def process(batch, seeds):
+        scored = engine.sequence_logprobs([it["prompt"] for it in batch], [it["response"] for it in batch])
+        return [{"row_id": it["id"], "item": it["id"], "logp": lp, "tokens": n} for it, (lp, n) in zip(batch, scored)]
+
+    return {r["item"]: (r["logp"], r["tokens"]) for r in batched(cfg, rows, name, items, process)}
+
+
+def reference_free(pairs: list[dict], policy: dict) -> dict:
+    """Accuracy of the mean token log-prob of the policy (no reference model)."""
+    judged = []
+    for p in pairs:
+        (pc, nc), (pr, nr) = policy[f"{p['id']}|chosen"], policy[f"{p['id']}|rejected"]
+        judged.append({"subset": p["subset"], "correct": metrics.pair_outcome(pc / max(nc, 1), pr / max(nr, 1))})
+    return summarize(judged)
+
+
+def implicit_reward(pairs: list[dict], policy: dict, reference: dict, beta: float) -> dict:
+    """Accuracy of DPO's implicit reward beta * (log pi - log pi_ref)."""
+    judged = []
+    for p in pairs:
+        c, r = f"{p['id']}|chosen", f"{p['id']}|rejected"
+        chosen, rejected = beta * (policy[c][0] - reference[c][0]), beta * (policy[r][0] - reference[r][0])
+        judged.append({"subset": p["subset"], "correct": metrics.pair_outcome(chosen, rejected)})
+    return summarize(judged)
