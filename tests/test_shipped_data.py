@@ -1,0 +1,101 @@
+"""The evaluation data shipped in data/seed/: RewardBench-style preference pairs and held-out win-rate prompts."""
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from srlm.io import read_jsonl
+from srlm.metrics import SECTIONS
+from srlm.prompt_sets import normalize
+
+SEED = Path(__file__).resolve().parent.parent / "data" / "seed"
+PREFERENCES = SEED / "preferences.jsonl"
+EVAL_PROMPTS = SEED / "eval_prompts.jsonl"
+MESSAGES = SEED / "messages.jsonl"
+
+FIELDS = {
+    PREFERENCES: ("id", "prompt", "chosen", "rejected", "subset"),
+    EVAL_PROMPTS: ("prompt_id", "prompt"),
+}
+ID_FIELD = {PREFERENCES: "id", EVAL_PROMPTS: "prompt_id"}
+FOUR_SECTIONS = ("Chat", "Chat Hard", "Safety", "Reasoning")
+MIN_PAIRS_PER_SECTION = 30
+MIN_EVAL_PROMPTS = 110
+SECTION_OF = {subset: section for section, subsets in SECTIONS.items() for subset in subsets}
+
+
+@pytest.fixture(scope="module")
+def rows() -> dict[Path, list[dict]]:
+    return {path: read_jsonl(path) for path in FIELDS}
+
+
+@pytest.fixture(scope="module")
+def seed_prompts() -> set[str]:
+    return {normalize(m["text"]) for m in read_jsonl(MESSAGES) if m["role"] == "prompter"}
+
+
+def duplicates(values) -> list:
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
+@pytest.mark.parametrize("path", list(FIELDS), ids=lambda p: p.name)
+def test_rows_have_the_required_non_empty_string_fields(rows, path):
+    assert rows[path], f"{path.name} is empty"
+    for i, row in enumerate(rows[path], 1):
+        assert isinstance(row, dict), f"{path.name}:{i}: not a JSON object"
+        for field in FIELDS[path]:
+            assert field in row, f"{path.name}:{i}: no field {field!r}"
+            assert isinstance(row[field], str), f"{path.name}:{i}: {field!r} is not a string"
+            assert row[field].strip(), f"{path.name}:{i}: {field!r} is empty"
+
+
+@pytest.mark.parametrize("path", list(FIELDS), ids=lambda p: p.name)
+def test_ids_and_prompts_are_unique_within_a_file(rows, path):
+    assert duplicates(r[ID_FIELD[path]] for r in rows[path]) == []
+    assert duplicates(normalize(r["prompt"]) for r in rows[path]) == []
+
+
+def test_eval_prompts_keep_their_id_style_and_size(rows):
+    ids = [r["prompt_id"] for r in rows[EVAL_PROMPTS]]
+    assert [i for i in ids if not re.fullmatch(r"eval-\d{3}", i)] == []
+    assert len(ids) >= MIN_EVAL_PROMPTS
+
+
+def test_every_subset_belongs_to_a_rewardbench_section(rows):
+    unknown = sorted({r["subset"] for r in rows[PREFERENCES]} - SECTION_OF.keys())
+    assert unknown == [], f"subsets not in srlm.metrics.SECTIONS: {unknown}"
+
+
+def test_each_of_the_four_sections_has_enough_pairs_over_several_subsets(rows):
+    pairs = Counter(SECTION_OF.get(r["subset"]) for r in rows[PREFERENCES])
+    subsets: dict[str, set[str]] = {}
+    for r in rows[PREFERENCES]:
+        subsets.setdefault(SECTION_OF.get(r["subset"]), set()).add(r["subset"])
+    for section in FOUR_SECTIONS:
+        assert pairs[section] >= MIN_PAIRS_PER_SECTION, f"{section}: {pairs[section]} pairs"
+        assert len(subsets[section]) >= 2, f"{section}: only subsets {sorted(subsets[section])}"
+
+
+def test_reasoning_has_both_math_and_code_pairs(rows):
+    reasoning = {r["subset"] for r in rows[PREFERENCES] if SECTION_OF.get(r["subset"]) == "Reasoning"}
+    assert "math-prm" in reasoning
+    assert any(s.startswith("hep-") for s in reasoning)
+
+
+def test_chosen_differs_from_rejected(rows):
+    same = [r["id"] for r in rows[PREFERENCES] if normalize(r["chosen"]) == normalize(r["rejected"])]
+    assert same == []
+
+
+@pytest.mark.parametrize("path", list(FIELDS), ids=lambda p: p.name)
+def test_no_prompt_is_a_training_seed_prompt(rows, seed_prompts, path):
+    overlap = [r["prompt"] for r in rows[path] if normalize(r["prompt"]) in seed_prompts]
+    assert overlap == [], f"{path.name}: prompts also in {MESSAGES.name}"
+
+
+def test_preference_and_eval_prompts_do_not_overlap(rows):
+    preference_prompts = {normalize(r["prompt"]) for r in rows[PREFERENCES]}
+    overlap = [r["prompt"] for r in rows[EVAL_PROMPTS] if normalize(r["prompt"]) in preference_prompts]
+    assert overlap == []
