@@ -1,4 +1,4 @@
-"""The evaluation data shipped in data/seed/: RewardBench-style preference pairs and held-out win-rate prompts."""
+"""Data shipped in data/seed/: RewardBench-style preference pairs, held-out win-rate prompts and the prompt pool."""
 
 import re
 from collections import Counter
@@ -14,15 +14,19 @@ SEED = Path(__file__).resolve().parent.parent / "data" / "seed"
 PREFERENCES = SEED / "preferences.jsonl"
 EVAL_PROMPTS = SEED / "eval_prompts.jsonl"
 MESSAGES = SEED / "messages.jsonl"
+PROMPT_POOL = SEED / "prompt_pool.jsonl"
 
 FIELDS = {
     PREFERENCES: ("id", "prompt", "chosen", "rejected", "subset"),
     EVAL_PROMPTS: ("prompt_id", "prompt"),
+    PROMPT_POOL: ("prompt_id", "prompt"),
 }
-ID_FIELD = {PREFERENCES: "id", EVAL_PROMPTS: "prompt_id"}
+ID_FIELD = {PREFERENCES: "id", EVAL_PROMPTS: "prompt_id", PROMPT_POOL: "prompt_id"}
 FOUR_SECTIONS = ("Chat", "Chat Hard", "Safety", "Reasoning")
 MIN_PAIRS_PER_SECTION = 30
 MIN_EVAL_PROMPTS = 110
+POOL_SIZE = 200
+MIN_POOL_WORDS, MAX_POOL_WORDS = 3, 60
 SECTION_OF = {subset: section for section, subsets in SECTIONS.items() for subset in subsets}
 
 
@@ -99,3 +103,22 @@ def test_preference_and_eval_prompts_do_not_overlap(rows):
     preference_prompts = {normalize(r["prompt"]) for r in rows[PREFERENCES]}
     overlap = [r["prompt"] for r in rows[EVAL_PROMPTS] if normalize(r["prompt"]) in preference_prompts]
     assert overlap == []
+
+
+def test_prompt_pool_keeps_its_id_style_and_size(rows):
+    ids = [r["prompt_id"] for r in rows[PROMPT_POOL]]
+    assert [i for i in ids if not re.fullmatch(r"pool-\d{3}", i)] == []
+    assert len(ids) == len(set(ids)) == POOL_SIZE
+
+
+def test_prompt_pool_prompts_are_short(rows):
+    lengths = {r["prompt_id"]: len(r["prompt"].split()) for r in rows[PROMPT_POOL]}
+    outside = {i: n for i, n in lengths.items() if not MIN_POOL_WORDS <= n <= MAX_POOL_WORDS}
+    assert outside == {}, f"word counts outside {MIN_POOL_WORDS}..{MAX_POOL_WORDS}"
+
+
+@pytest.mark.parametrize("path", [EVAL_PROMPTS, PREFERENCES], ids=lambda p: p.name)
+def test_prompt_pool_shares_no_prompt_with_the_evaluation_data(rows, path):
+    held_out = {normalize(r["prompt"]) for r in rows[path]}
+    overlap = [r["prompt_id"] for r in rows[PROMPT_POOL] if normalize(r["prompt"]) in held_out]
+    assert overlap == [], f"{PROMPT_POOL.name}: prompts also in {path.name}"
