@@ -3,12 +3,14 @@
 srlm run [--dry-run] [hydra overrides...]   run (or resume) a run, e.g. `srlm run recipe=smoke`
 srlm status RUN_DIR                          what ran, with each stage's key metric
 srlm report RUN_DIR                          HTML page and PNG plots of the per-iteration metrics
+srlm eval MODEL --rewardbench FILE ...       evaluate any model (RewardBench v1/v2, win rates on a prompt set)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from srlm.errors import SrlmError
 
@@ -23,10 +25,25 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("run_dir")
     rp = sub.add_parser("report", help="write an HTML report with plots")
     rp.add_argument("run_dir")
-    args = parser.parse_args(argv)
+    ev = sub.add_parser("eval", help="evaluate any model: RewardBench v1/v2 files, win rates on a prompt set")
+    ev.add_argument("model", help="hub id, checkpoint dir, a run's iteration dir, or smollm2-135m-instruct")
+    ev.add_argument("--rewardbench", help="RewardBench v1 (filtered) or RewardBench 2 file, or a hub id")
+    ev.add_argument("--reference", help="reference model for DPO's implicit reward on --rewardbench")
+    ev.add_argument("--prompts", help="AlpacaEval, MT-Bench or srlm prompt file for win rates")
+    ev.add_argument("--against", help="model to compare with on --prompts, or `reference` (the file's outputs)")
+    ev.add_argument("--evaluator", default="self", help="win-rate judge: self (MODEL), endpoint, or a model")
+    ev.add_argument("--out", type=Path, help="output directory (rows, eval.json); default evals/<model name>")
+    ev.add_argument("overrides", nargs="*", help="hydra overrides, e.g. eval.backend=hf eval.judge_mode=sampled")
+    args, extra = parser.parse_known_args(argv)  # `srlm eval MODEL --flag x key=value`: overrides after flags
+    if extra and args.command != "eval" or any(e.startswith("-") for e in extra):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "eval":
+        args.overrides += extra
     try:
         if args.command == "run":
             return _run(args.overrides, args.dry_run)
+        if args.command == "eval":
+            return _eval(args)
         if args.command == "status":
             from srlm.status import status_table
 
@@ -39,6 +56,20 @@ def main(argv: list[str] | None = None) -> int:
     except SrlmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _eval(args) -> int:
+    from srlm.config import compose
+    from srlm.evaluate import default_out, evaluate, result_table
+
+    cfg = compose(args.overrides)
+    out = args.out or default_out(args.model)
+    result = evaluate(
+        cfg, args.model, out, args.rewardbench, args.reference, args.prompts, args.against, args.evaluator
+    )
+    print(result_table(result))
+    print(f"\n[srlm] results in {out / 'eval.json'}")
+    return 0
 
 
 def _run(overrides: list[str], dry_run: bool) -> int:

@@ -209,6 +209,9 @@ class DpoConfig:
     per_device_train_batch_size: int = _f(4, "Pairs per device per step.")
     gradient_accumulation_steps: int = _f(4, "Accumulation (paper batch 16).")
     max_length: int = _f(1024, "Token limit of prompt + response.")
+    eval_fraction: float = _f(
+        0.1, "Share of the iteration's pairs held out of training to measure the reward accuracy of M_{t+1} on."
+    )
     precompute_ref_log_probs: bool = _f(False, "Compute reference log-probs once, then free the reference model.")
     save_steps: int = _f(50, "Checkpoint every this many steps.")
     logging_steps: int = _f(1, "Log every this many steps.")
@@ -218,7 +221,11 @@ class DpoConfig:
 @dataclass
 class EvalConfig:
     enabled: bool = _f(True, "Run the eval stage after SFT and after every DPO.")
-    rewardbench: str | None = _f(None, "RewardBench-style pairs: JSONL/JSON/parquet file or hub id; null: skip.")
+    rewardbench: str | None = _f(
+        "${srlm_root:}/data/seed/preferences.jsonl",
+        "RewardBench-style pairs (v1 `filtered` schema): JSONL/JSON/parquet file or hub id (allenai/reward-bench); "
+        "default: the project's own set, 32 pairs per section; null: skip.",
+    )
     rewardbench_max: int = _f(0, "Pairs evaluated at most (0: all), taken in a seeded order across subsets.")
     judge_mode: JudgeMode = _f(JudgeMode.expected_score, "Judge mode for evaluation.")
     num_samples: int = _f(1, "Judge samples per response in sampled mode.")
@@ -369,6 +376,7 @@ def validate(cfg: DictConfig) -> None:
             "auto/float32/bfloat16/float16",
         ),
         (0 <= cfg.eft.eval_fraction < 1, "eft.eval_fraction", "a fraction in [0, 1)"),
+        (0 <= cfg.dpo.eval_fraction < 1, "dpo.eval_fraction", "a fraction in [0, 1)"),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
     ]
     for ok, key, expected in checks:

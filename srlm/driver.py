@@ -17,7 +17,14 @@ from srlm.io import atomic_write_text, read_jsonl
 from srlm.launch import ENGINE_KEYS, StagePlan, launch, stage_plan, uses_vllm
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
-from srlm.tracking import MetricsLogger
+from srlm.tracking import (
+    TRAINING_STAGES,
+    MetricsLogger,
+    eval_answer_rows,
+    read_step_events,
+    stage_steps_file,
+    train_step_offset,
+)
 
 IGNORED_ON_RESUME = ("resume", "launcher", "logger")
 HEADLINE = {
@@ -123,8 +130,13 @@ def run(cfg) -> RunPaths:
             metrics["wall_s"] = round(time.time() - start, 2)
             manifest.set_stage(t, stage, "done", metrics=metrics)
             logger.log(t, stage, metrics)
+            if stage in TRAINING_STAGES:
+                steps = read_step_events(stage_steps_file(ipaths, stage))
+                logger.log_steps(t, stage, steps, train_step_offset(manifest, t, stage))
             if stage == "pairs":
                 logger.log_table(t, "pairs", sample_rows(ipaths, cfg.logger.table_rows))
+            if stage == "eval" and t > 0:
+                logger.log_table(t, "eval_answers", eval_answer_rows(ipaths, cfg.logger.table_rows))
     finally:
         logger.finish()
     return paths

@@ -14,6 +14,7 @@ from srlm import distributed, metrics
 from srlm.batches import run_batches
 from srlm.io import RowWriter
 from srlm.judge import mean_scores
+from srlm.length_control import length_controlled_win_rate
 from srlm.seeds import derive_seed
 
 
@@ -109,7 +110,28 @@ def win_rate_against(cfg, rows: EvalRows, name: str, ours: list[dict], theirs: l
         }
         for r in verdicts
     ]
-    return {**metrics.win_rate(judged), "prob_win_rate": metrics.prob_win_rate(judged)}
+    return {
+        **metrics.win_rate(judged, seed=rows.seed),
+        "prob_win_rate": metrics.prob_win_rate(judged),
+        "prob_win_rate_interval": metrics.prob_win_rate_interval(judged, seed=rows.seed),
+        "length_controlled": length_controlled(judged, ours, by_id, rows.seed),
+    }
+
+
+LC_RESAMPLES = 200  # each resample refits AlpacaEval's GLM (~60 ms)
+
+
+def length_controlled(judged: list[dict], ours: list[dict], theirs: dict, seed: int) -> dict:
+    """AlpacaEval 2's length-controlled win rate of our answers (lengths in characters, as AlpacaEval counts)."""
+    scores = metrics.pair_scores(judged)
+    name = judged[0]["pair_id"].split("|", 1)[0] if judged else ""
+    pairs = [
+        {"pair_id": f"{name}|{r['prompt_id']}", "score": scores[f"{name}|{r['prompt_id']}"], "model_text": r["text"],
+         "other_text": theirs[r["prompt_id"]]["text"]}
+        for r in ours
+        if f"{name}|{r['prompt_id']}" in scores
+    ]  # fmt: skip
+    return length_controlled_win_rate(pairs, seed=seed, resamples=LC_RESAMPLES)
 
 
 def pointwise_scores(cfg, rows: EvalRows, evaluator, name: str, items: list[dict]) -> dict[str, float | None]:
@@ -127,10 +149,16 @@ def pointwise_scores(cfg, rows: EvalRows, evaluator, name: str, items: list[dict
     return mean_scores(scored, evaluator.mode)
 
 
-def summarize(judged: list[dict]) -> dict:
-    """Per-subset accuracy, RewardBench sections and the weighted overall score of judged pairs."""
-    subsets = metrics.subset_accuracy(judged)
-    return {"subsets": {k: v["accuracy"] for k, v in subsets.items()}, **metrics.section_scores(subsets)}
+def summarize(judged: list[dict], seed: int = 0) -> dict:
+    """Per-subset accuracy, RewardBench sections and the weighted overall score of judged pairs, with 95%
+    intervals (bootstrap over pairs within their subset)."""
+    scores = metrics.section_scores_with_intervals(judged, seed=seed)
+    subsets = scores.pop("subsets")
+    return {
+        "subsets": {k: v["accuracy"] for k, v in subsets.items()},
+        "subset_sizes": {k: v["n"] for k, v in subsets.items()},
+        **scores,
+    }
 
 
 def rewardbench(cfg, rows: EvalRows, evaluator, pairs: list[dict]) -> dict:
@@ -149,7 +177,7 @@ def rewardbench(cfg, rows: EvalRows, evaluator, pairs: list[dict]) -> dict:
         for p in pairs
     ]
     return {
-        "generative": summarize(judged),
+        "generative": summarize(judged, rows.seed),
         "pairwise": rewardbench_pairwise(cfg, rows, evaluator, pairs),
         "pairs": len(pairs),
     }
@@ -177,7 +205,7 @@ def rewardbench_pairwise(cfg, rows: EvalRows, evaluator, pairs: list[dict]) -> d
         }
         for p in pairs
     ]
-    return summarize(judged)
+    return summarize(judged, rows.seed)
 
 
 def pair_logprobs(cfg, rows: EvalRows, engine, pairs: list[dict], name: str) -> dict[str, tuple[float, int]]:
@@ -195,20 +223,69 @@ def pair_logprobs(cfg, rows: EvalRows, engine, pairs: list[dict], name: str) -> 
     return {r["item"]: (r["logp"], r["tokens"]) for r in batched(cfg, rows, name, items, process)}
 
 
-def reference_free(pairs: list[dict], policy: dict) -> dict:
+def reference_free(pairs: list[dict], policy: dict, seed: int = 0) -> dict:
     """Accuracy of the mean token log-prob of the policy (no reference model)."""
     judged = []
     for p in pairs:
         (pc, nc), (pr, nr) = policy[f"{p['id']}|chosen"], policy[f"{p['id']}|rejected"]
         judged.append({"subset": p["subset"], "correct": metrics.pair_outcome(pc / max(nc, 1), pr / max(nr, 1))})
-    return summarize(judged)
+    return summarize(judged, seed)
 
 
-def implicit_reward(pairs: list[dict], policy: dict, reference: dict, beta: float) -> dict:
+def implicit_reward(pairs: list[dict], policy: dict, reference: dict, beta: float, seed: int = 0) -> dict:
     """Accuracy of DPO's implicit reward beta * (log pi - log pi_ref)."""
     judged = []
     for p in pairs:
         c, r = f"{p['id']}|chosen", f"{p['id']}|rejected"
         chosen, rejected = beta * (policy[c][0] - reference[c][0]), beta * (policy[r][0] - reference[r][0])
         judged.append({"subset": p["subset"], "correct": metrics.pair_outcome(chosen, rejected)})
-    return summarize(judged)
+    return summarize(judged, seed)
+
+
+def completions(rows: list[dict]) -> list[dict]:
+    """Every completion of RewardBench 2 rows as an item `<row id>|<chosen|rejected>|<k>`."""
+    return [
+        {"id": f"{r['id']}|{side}|{k}", "prompt": r["prompt"], "response": text}
+        for r in rows
+        for side in ("chosen", "rejected")
+        for k, text in enumerate(r[side])
+    ]
+
+
+def best_of_n_outcome(chosen: list[float | None], rejected: list[float | None]) -> float:
+    """RewardBench 2: correct when every chosen completion scores strictly above every rejected one."""
+    if any(c is None for c in chosen):
+        return 0.0
+    return metrics.best_of_n_outcome(min(chosen), rejected)
+
+
+def best_of_n_judged(rows: list[dict], score) -> list[dict]:
+    """Judged RewardBench 2 rows from `score(item id) -> float | None`."""
+    return [
+        {
+            "subset": r["subset"],
+            "correct": best_of_n_outcome(
+                [score(f"{r['id']}|chosen|{k}") for k in range(len(r["chosen"]))],
+                [score(f"{r['id']}|rejected|{k}") for k in range(len(r["rejected"]))],
+            ),
+            "num_rejected": len(r["rejected"]),
+        }
+        for r in rows
+    ]
+
+
+def rewardbench2(cfg, rows: EvalRows, evaluator, best_of_n: list[dict]) -> dict:
+    """RewardBench 2 accuracy of the evaluator's model as a generative judge (every completion scored)."""
+    scores = pointwise_scores(cfg, rows, evaluator, "rewardbench2", completions(best_of_n))
+    return metrics.rewardbench2_scores(best_of_n_judged(best_of_n, scores.get), seed=rows.seed)
+
+
+def rewardbench2_logprobs(cfg, rows: EvalRows, engine, best_of_n: list[dict], name: str) -> dict[str, float]:
+    """Mean token log-prob of every RewardBench 2 completion under the engine's model."""
+    items = [{**it, "prompt": engine.chat(it["prompt"])} for it in completions(best_of_n)]
+
+    def process(batch, seeds):
+        scored = engine.sequence_logprobs([it["prompt"] for it in batch], [it["response"] for it in batch])
+        return [{"row_id": it["id"], "item": it["id"], "logp": lp, "tokens": n} for it, (lp, n) in zip(batch, scored)]
+
+    return {r["item"]: (r["logp"], r["tokens"]) for r in batched(cfg, rows, name, items, process)}

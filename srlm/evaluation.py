@@ -1,21 +1,17 @@
-"""Evaluators for the eval stage: a local model (pointwise and pairwise judging) or an OpenAI-compatible
-endpoint; and the RewardBench-style preference-pair loader."""
+"""Evaluators: a local model (pointwise and pairwise judging) or an OpenAI-compatible endpoint."""
 
 from __future__ import annotations
 
-import json
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.io import read_jsonl
 from srlm.judge import fill, judge_expected, judge_pairwise, judge_sampled, load_template, parse_verdict
 from srlm.models import resolve_model
 
 PAIRWISE_TEMPLATE = Path(__file__).resolve().parent / "templates" / "judge_pairwise.txt"
-PAIR_FIELDS = ("prompt", "chosen", "rejected", "subset")
 
 
 class Evaluator:
@@ -125,34 +121,3 @@ def make_evaluator(cfg, paths, own_engine):
         return Evaluator(own_engine, cfg, mode)
     path = str(paths.run.iteration(0).model) if name == "seed" else resolve_model(name)
     return Evaluator(open_engine(cfg, path, cfg.eval.backend), cfg, mode, owns_engine=True)
-
-
-def load_preference_pairs(source: str) -> list[dict]:
-    """RewardBench `filtered`-schema pairs (`prompt`, `chosen`, `rejected`, `subset`) from a file or hub id."""
-    path = Path(source).expanduser()
-    if path.suffix in (".jsonl", ".json", ".parquet") and not path.exists():
-        raise SrlmError(f"{path}: preference-pair file not found (eval.rewardbench)")
-    if path.suffix == ".jsonl":
-        rows = read_jsonl(path)
-    elif path.suffix == ".json":
-        rows = json.loads(path.read_text(encoding="utf-8"))
-    elif path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        rows = pq.read_table(path).to_pylist()
-    else:
-        import datasets
-
-        try:
-            rows = list(datasets.load_dataset(source, split="filtered"))
-        except Exception as e:  # noqa: BLE001
-            raise SrlmError(f"preference pairs `{source}` cannot be loaded: {e}") from None
-    for i, r in enumerate(rows, 1):
-        missing = [f for f in PAIR_FIELDS if f not in r]
-        if missing:
-            raise SrlmError(f"{source}:{i}: missing field(s) {', '.join(missing)} (RewardBench schema)")
-        r.setdefault("id", str(i))
-        r["id"] = str(r["id"])
-    if not rows:
-        raise SrlmError(f"{source}: no preference pairs")
-    return rows

@@ -1,15 +1,19 @@
 """Pure metric functions: RewardBench accuracy and section scores, judge-human agreement, win rate, lengths.
 
-Missing data is reported as missing (None, or listed under `missing_*`), never as 0.
+Missing data is reported as missing (None, or listed under `missing_*`), never as 0. Intervals are 95% percentile
+bootstrap intervals over whole units (pairs, prompts), seeded and reproducible.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from collections import defaultdict
+from collections.abc import Callable, Hashable, Sequence
 from itertools import combinations
 
+import numpy as np
 from scipy import stats
 
 from srlm.errors import SrlmError
@@ -38,6 +42,72 @@ SECTIONS: dict[str, list[str]] = {
 SECTION_WEIGHTS: dict[str, float] = {"Chat": 1.0, "Chat Hard": 1.0, "Safety": 1.0, "Reasoning": 1.0, "Prior Sets": 0.5}
 
 FIVE_BEST_THRESHOLD = 4.5
+
+
+# ----------------------------------------------------------------------------------------------- bootstrap
+
+
+def _bootstrap_intervals(
+    units: Sequence,
+    statistic: Callable[[list], dict[str, float | None]],
+    seed: int,
+    resamples: int = 1000,
+    level: float = 0.95,
+    strata: Sequence[Hashable] | None = None,
+) -> dict[str, list[float] | None]:
+    """Percentile bootstrap intervals of every value of a dict-valued `statistic` (see `bootstrap_interval`)."""
+    point = statistic(list(units))
+    groups: dict[Hashable, list[int]] = defaultdict(list)
+    for i, key in enumerate(strata if strata is not None else [None] * len(units)):
+        groups[key].append(i)
+    # A stratum of one unit resamples to itself: it is held fixed (scipy needs >= 2 observations per sample).
+    fixed = [units[i] for idx in groups.values() if len(idx) == 1 for i in idx]
+    varying = tuple(np.asarray(idx) for idx in groups.values() if len(idx) > 1)
+
+    def vector(*samples) -> np.ndarray:
+        values = statistic(fixed + [units[int(i)] for sample in samples for i in sample])
+        return np.array([np.nan if values.get(k) is None else float(values[k]) for k in point], dtype=float)
+
+    if varying:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", stats.DegenerateDataWarning)  # a NaN resample: reported as None below
+            ci = stats.bootstrap(
+                varying,
+                vector,
+                n_resamples=resamples,
+                vectorized=False,
+                paired=False,
+                confidence_level=level,
+                method="percentile",
+                rng=np.random.default_rng(seed),
+            ).confidence_interval
+        lows, highs = np.atleast_1d(ci.low), np.atleast_1d(ci.high)
+    else:
+        lows = highs = vector()
+    return {
+        k: [float(lo), float(hi)] if point[k] is not None and math.isfinite(lo) and math.isfinite(hi) else None
+        for k, lo, hi in zip(point, lows, highs)
+    }
+
+
+def bootstrap_interval(
+    units: Sequence,
+    statistic: Callable[[list], float | None],
+    seed: int,
+    resamples: int = 1000,
+    level: float = 0.95,
+    strata: Sequence[Hashable] | None = None,
+) -> list[float] | None:
+    """`[lo, hi]`: percentile bootstrap interval of `statistic(list_of_units)`, resampling whole units.
+
+    Runs `scipy.stats.bootstrap` (method "percentile", not vectorized) over unit indices with
+    `numpy.random.default_rng(seed)`. With `strata` (one key per unit) units are resampled within their stratum,
+    so every stratum keeps its size. None when there are no units, or when the statistic is undefined (None) on
+    the data or on any resample.
+    """
+    if not units:
+        return None
+    return _bootstrap_intervals(units, lambda us: {"value": statistic(us)}, seed, resamples, level, strata)["value"]
 
 
 # ---------------------------------------------------------------------------------------------- RewardBench
@@ -120,6 +190,67 @@ def section_scores(subsets: dict[str, dict]) -> dict:
     }
 
 
+def section_scores_with_intervals(judged: list[dict], seed: int = 0) -> dict:
+    """`section_scores` of judged rows (`subset`, `correct` in [0, 1]) with `subsets` and 95% `intervals`.
+
+    Returns `{"subsets": subset_accuracy(judged), **section_scores(...), "intervals": {"overall": [lo, hi],
+    "<section>": [lo, hi], ...}}` (present sections only). Pairs are resampled within their subset, so every
+    resample has the same subset sizes and RewardBench's weighting (pooled, math vs. code, Prior Sets unweighted
+    and at 0.5) applies to it exactly as to the data; the intervals are over the sampling of pairs, not over
+    the benchmark's composition.
+    """
+    subsets = subset_accuracy(judged)
+    scores = section_scores(subsets)
+
+    def statistic(rows: list[dict]) -> dict[str, float | None]:
+        out = section_scores(subset_accuracy(rows))
+        return {"overall": out["overall"], **out["sections"]}
+
+    intervals = _bootstrap_intervals(judged, statistic, seed, strata=[r["subset"] for r in judged])
+    return {"subsets": subsets, **scores, "intervals": intervals}
+
+
+RB2_NOTES = (
+    "Every subset, Ties included, is scored best-of-n: correct when the chosen completion scores strictly above "
+    "every rejected one. RewardBench 2 scores Ties with its own metric, so Ties and overall are not comparable "
+    "with its leaderboard."
+)
+
+
+def best_of_n_outcome(chosen: float | None, rejected: Sequence[float | None]) -> float:
+    """1.0 when `chosen` scores strictly above every rejected score, else 0.0 (a tie or a missing score is wrong)."""
+    if not rejected:
+        raise SrlmError("best-of-n needs at least one rejected completion")
+    if chosen is None or any(r is None for r in rejected):
+        return 0.0
+    return 1.0 if all(chosen > r for r in rejected) else 0.0
+
+
+def rewardbench2_scores(judged: list[dict], seed: int = 0) -> dict:
+    """RewardBench 2 best-of-n accuracy of rows with `subset`, `correct` (see `best_of_n_outcome`), `num_rejected`.
+
+    Returns `subsets` (`{"accuracy", "n"}` per subset), `overall` (unweighted mean over subsets, as RewardBench 2
+    reports it), `random_baseline` per subset (mean of 1 / (1 + num_rejected): a judge picking at random),
+    `intervals` (`overall` and per subset, 95% bootstrap resampling rows within their subset) and `notes`.
+    """
+    subsets = subset_accuracy(judged)
+    baselines: dict[str, list[float]] = defaultdict(list)
+    for row in judged:
+        baselines[row["subset"]].append(1.0 / (1 + row["num_rejected"]))
+
+    def statistic(rows: list[dict]) -> dict[str, float | None]:
+        accuracy = {name: s["accuracy"] for name, s in subset_accuracy(rows).items()}
+        return {"overall": _mean(list(accuracy.values())), **accuracy}
+
+    return {
+        "subsets": subsets,
+        "overall": _mean([s["accuracy"] for s in subsets.values()]),
+        "random_baseline": {name: statistics.fmean(b) for name, b in baselines.items()},
+        "intervals": _bootstrap_intervals(judged, statistic, seed, strata=[r["subset"] for r in judged]),
+        "notes": RB2_NOTES,
+    }
+
+
 # ---------------------------------------------------------------------------------------- judge vs. humans
 
 
@@ -155,15 +286,27 @@ def _five_best(replies: list[dict]) -> bool | None:
 
 
 def _correlations(replies: list[dict]) -> tuple[float | None, float | None]:
-    """Spearman and Kendall tau between judge scores and -rank over scored replies (None when undefined)."""
+    """Spearman and Kendall tau between judge scores and -rank over scored replies.
+
+    A judge that gave every scored reply the same score ranks nothing: both are 0 (a tie with the human order),
+    not undefined. None when fewer than 2 replies are scored or the humans ranked them all equal.
+    """
     scored = [r for r in replies if r["score"] is not None]
     scores = [float(r["score"]) for r in scored]
     neg_ranks = [-r["rank"] for r in scored]
-    if len(scored) < 2 or len(set(scores)) < 2 or len(set(neg_ranks)) < 2:
+    if len(scored) < 2 or len(set(neg_ranks)) < 2:
         return None, None
+    if len(set(scores)) < 2:
+        return 0.0, 0.0
     rho = stats.spearmanr(scores, neg_ranks)[0]
     tau = stats.kendalltau(scores, neg_ranks)[0]
     return _finite(rho), _finite(tau)
+
+
+def _constant_scores(replies: list[dict]) -> bool | None:
+    """Whether all scored replies got the same score; None with fewer than 2 scored replies."""
+    scores = {float(r["score"]) for r in replies if r["score"] is not None}
+    return None if sum(r["score"] is not None for r in replies) < 2 else len(scores) == 1
 
 
 def _finite(x: float) -> float | None:
@@ -175,35 +318,52 @@ def _mean(values: list) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def judge_human_agreement(prompts: list[dict]) -> dict:
+def _ratio(parts: list[tuple[float, int]]) -> float | None:
+    """Sum of numerators over sum of counts of (numerator, count) parts; None when the counts sum to 0."""
+    total = sum(n for _, n in parts)
+    return sum(x for x, _ in parts) / total if total else None
+
+
+def judge_human_agreement(prompts: list[dict], seed: int = 0) -> dict:
     """Agreement of judge scores with human reply ranks (rank 0 is best); uncomputable metrics are None.
 
     `pairwise_accuracy` counts scored pairs of differently ranked replies; `exact_match` is over prompts with
     >= 2 replies, all scored; `five_best` over prompts with a rank-0 reply; `spearman` and `kendall_tau` are
-    per-prompt correlations with -rank averaged over prompts where they are defined.
+    per-prompt correlations with -rank averaged over prompts where they are defined, a prompt whose scored
+    replies all got the same score counting 0. `constant_score_share` is the share of prompts with >= 2 scored
+    replies whose scores are all equal. `intervals`: 95% bootstrap intervals over prompts (those where the metric
+    is defined) for pairwise_accuracy, spearman, kendall_tau and exact_match.
     """
-    correct = pairs = 0
-    exact, five, rhos, taus = [], [], [], []
+    pair_counts, exact, five, rhos, taus, constant = [], [], [], [], [], []
     replies_total = replies_scored = 0
     for prompt in prompts:
         replies = prompt["replies"]
-        c, n = _pairwise(replies)
-        correct, pairs = correct + c, pairs + n
+        pair_counts.append(_pairwise(replies))
         exact.append(_exact_match(replies))
         five.append(_five_best(replies))
         rho, tau = _correlations(replies)
         rhos.append(rho)
         taus.append(tau)
+        constant.append(_constant_scores(replies))
         replies_total += len(replies)
         replies_scored += sum(r["score"] is not None for r in replies)
+
+    defined = {
+        "pairwise_accuracy": ([c for c in pair_counts if c[1]], _ratio),
+        "spearman": ([r for r in rhos if r is not None], _mean),
+        "kendall_tau": ([t for t in taus if t is not None], _mean),
+        "exact_match": ([e for e in exact if e is not None], _mean),
+    }
     return {
-        "pairwise_accuracy": correct / pairs if pairs else None,
+        "pairwise_accuracy": _ratio(pair_counts),
         "exact_match": _mean(exact),
         "five_best": _mean(five),
         "spearman": _mean(rhos),
         "kendall_tau": _mean(taus),
+        "constant_score_share": _mean(constant),
         "parse_rate": replies_scored / replies_total if replies_total else None,
         "prompts": len(prompts),
+        "intervals": {name: bootstrap_interval(units, f, seed) for name, (units, f) in defined.items()},
     }
 
 
@@ -222,22 +382,48 @@ def _model_score(order: str, winner: str | None) -> float:
     return 1.0 if winner == model_position else 0.0
 
 
-def win_rate(judgments: list[dict]) -> dict:
+def pair_scores(judgments: list[dict]) -> dict[str, float]:
+    """The model's mean score per `pair_id` over the pair's judgments (both orders): 1, 0.75, 0.5, 0.25 or 0."""
+    by_pair: dict[str, list[float]] = defaultdict(list)
+    for j in judgments:
+        by_pair[j["pair_id"]].append(_model_score(j["order"], j["winner"]))
+    return {pair: statistics.fmean(s) for pair, s in by_pair.items()}
+
+
+def win_rate(judgments: list[dict], seed: int = 0) -> dict:
     """Win rate of the model under test over position-swapped pairwise judgments (a tie counts 0.5).
 
-    `position_a_rate` is the fraction of non-null verdicts naming position A; a judge that always says "A"
-    over both orders of every pair gets a win rate of exactly 0.5.
+    `interval` is the 95% bootstrap interval resampling pairs (all judgments of a `pair_id` together).
+    `position_a_rate` is the evaluator's position bias: the share of non-null verdicts naming the answer shown
+    first (0.5 is unbiased); a judge that always says "A" over both orders of every pair gets a win rate of
+    exactly 0.5 and a position_a_rate of 1.
     """
     scores = [_model_score(j["order"], j["winner"]) for j in judgments]
     verdicts = [j["winner"] for j in judgments if j["winner"] is not None]
+    by_pair: dict[str, list[float]] = defaultdict(list)
+    for j, score in zip(judgments, scores):
+        by_pair[j["pair_id"]].append(score)
+    pairs = [(sum(s), len(s)) for s in by_pair.values()]
     return {
         "win_rate": sum(scores) / len(scores) if scores else None,
+        "interval": bootstrap_interval(pairs, _ratio, seed),
         "wins": sum(s == 1.0 for s in scores),
         "losses": sum(s == 0.0 for s in scores),
         "ties": sum(s == 0.5 for s in scores),
-        "pairs": len({j["pair_id"] for j in judgments}),
+        "pairs": len(by_pair),
         "position_a_rate": sum(v == "A" for v in verdicts) / len(verdicts) if verdicts else None,
     }
+
+
+def _prob_points(judgments: list[dict]) -> list[float]:
+    """Per pair with probabilities: 1 when the model's summed margin over both orders is positive, 0.5 at 0, else 0."""
+    margins: dict[str, float] = {}
+    for j in judgments:
+        if j.get("p_a") is None or j.get("p_b") is None:
+            continue
+        sign = 1.0 if j["order"] == "ab" else -1.0
+        margins[j["pair_id"]] = margins.get(j["pair_id"], 0.0) + sign * (j["p_a"] - j["p_b"])
+    return [1.0 if m > 1e-9 else 0.0 if m < -1e-9 else 0.5 for m in margins.values()]
 
 
 def prob_win_rate(judgments: list[dict]) -> float | None:
@@ -248,16 +434,12 @@ def prob_win_rate(judgments: list[dict]) -> float | None:
     positive wins (1), negative loses (0), zero ties (0.5). A judge whose probabilities do not depend on
     the responses gives exactly 0.5. None when no judgment carries probabilities.
     """
-    margins: dict[str, float] = {}
-    for j in judgments:
-        if j.get("p_a") is None or j.get("p_b") is None:
-            continue
-        sign = 1.0 if j["order"] == "ab" else -1.0
-        margins[j["pair_id"]] = margins.get(j["pair_id"], 0.0) + sign * (j["p_a"] - j["p_b"])
-    if not margins:
-        return None
-    points = [1.0 if m > 1e-9 else 0.0 if m < -1e-9 else 0.5 for m in margins.values()]
-    return sum(points) / len(points)
+    return _mean(_prob_points(judgments))
+
+
+def prob_win_rate_interval(judgments: list[dict], seed: int = 0) -> list[float] | None:
+    """95% bootstrap interval of `prob_win_rate`, resampling pairs; None when no judgment carries probabilities."""
+    return bootstrap_interval(_prob_points(judgments), _mean, seed)
 
 
 # ------------------------------------------------------------------------------------------------- lengths

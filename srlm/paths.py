@@ -8,6 +8,7 @@ from pathlib import Path
 SEED_STAGES = ("eft", "sft", "eval")
 BASELINE_SEED_STAGES = ("sft_baseline", *SEED_STAGES)  # EFT verdicts written by an IFT-only SFT model (paper §3)
 LOOP_STAGES = ("prompts", "generate", "judge", "pairs", "dpo", "eval")
+STEPS_FILE = "steps.jsonl"  # a training stage's per-step trainer logs, in the stage's output folder
 
 
 def stages_of(iteration: int, sft_baseline: bool = False) -> tuple[str, ...]:
@@ -82,6 +83,11 @@ class IterationPaths:
     def baseline_model(self) -> Path:
         return self.baseline_dir / "model"
 
+    @property
+    def baseline_steps(self) -> Path:
+        """Per-step trainer logs of the `sft_baseline` stage."""
+        return self.baseline_dir / STEPS_FILE
+
     # iterations >= 1
     @property
     def prompts(self) -> Path:
@@ -112,6 +118,16 @@ class IterationPaths:
         return self.dir / "eval_rows.jsonl"
 
     @property
+    def eval_responses(self) -> Path:
+        """This iteration's model's answers to the eval prompts."""
+        return self.dir / "eval_responses.jsonl"
+
+    @property
+    def eval_vs_previous(self) -> Path:
+        """The evaluator's verdicts on this iteration's answers against the previous model's, in both orders."""
+        return self.dir / "eval_vs_previous.jsonl"
+
+    @property
     def train_dir(self) -> Path:
         """Trainer output of this iteration: `sft/` at iteration 0, `dpo/` after."""
         return self.dir / ("sft" if self.t == 0 else "dpo")
@@ -119,6 +135,11 @@ class IterationPaths:
     @property
     def checkpoints(self) -> Path:
         return self.train_dir / "checkpoints"
+
+    @property
+    def train_steps(self) -> Path:
+        """Per-step trainer logs of this iteration's `sft` or `dpo` stage."""
+        return self.train_dir / STEPS_FILE
 
     @property
     def model(self) -> Path:

@@ -13,6 +13,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from srlm import faults
 from srlm.errors import SrlmError
 from srlm.models import dropout_settings, resolve_dtype
+from srlm.tracking import SUMMARY_KEY, append_step_event, keep_steps_upto
 
 
 class CrashInjection(TrainerCallback):
@@ -20,6 +21,27 @@ class CrashInjection(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         faults.after_checkpoint(Path(args.output_dir).parent.name, state.global_step)
+
+
+class StepLog(TrainerCallback):
+    """Appends every trainer log event (loss, learning rate, grad norm, DPO rewards, ...) with its `global_step` to
+    `path` (the stage's `steps.jsonl`), on rank 0 only; the driver logs them once the stage is done.
+
+    A trainer resumed from a checkpoint logs the steps after it again: when training begins, the events of later
+    steps that the stopped attempt left are cut off, so every step is in the file once. The end-of-training
+    summary (runtime, mean loss) is no step's log and is left out.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            keep_steps_upto(self.path, state.global_step)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs and SUMMARY_KEY not in logs:
+            append_step_event(self.path, {"global_step": state.global_step, **logs})
 
 
 def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:

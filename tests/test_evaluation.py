@@ -8,7 +8,8 @@ import pytest
 
 from srlm.config import compose
 from srlm.errors import SrlmError
-from srlm.evaluation import EndpointEvaluator, load_preference_pairs
+from srlm.eval_sets import load_preference_pairs
+from srlm.evaluation import EndpointEvaluator
 
 
 class Handler(BaseHTTPRequestHandler):

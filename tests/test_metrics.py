@@ -1,16 +1,24 @@
 """Metric functions checked against hand-computed values."""
 
 import math
+import time
 
 import pytest
 
 from srlm.errors import SrlmError
 from srlm.metrics import (
     SECTIONS,
+    best_of_n_outcome,
+    bootstrap_interval,
     judge_human_agreement,
     length_stats,
     pair_outcome,
+    pair_scores,
+    prob_win_rate,
+    prob_win_rate_interval,
+    rewardbench2_scores,
     section_scores,
+    section_scores_with_intervals,
     subset_accuracy,
     win_rate,
 )
@@ -133,9 +141,25 @@ def test_correlations_perfect_reversed_and_intermediate():
     assert out["kendall_tau"] == pytest.approx(1 / 3)
 
 
+def test_constant_judge_counts_as_zero_correlation_not_missing():
+    # The judge gives every reply the same score: it ranks nothing, a tie with the human order (0), kept in the mean.
+    out = judge_human_agreement([_prompt(4, 4, 4), _prompt(2, 2)])
+    assert out["spearman"] == 0.0 and out["kendall_tau"] == 0.0
+    assert out["constant_score_share"] == 1.0
+    assert out["intervals"]["spearman"] == [0.0, 0.0]
+    # Beside a perfect prompt the constant one halves the mean; (5, None) has one scored reply and counts nowhere.
+    out = judge_human_agreement([_prompt(4, 4, 4), _prompt(5, 1), _prompt(5, None)])
+    assert out["spearman"] == pytest.approx(0.5) and out["kendall_tau"] == pytest.approx(0.5)
+    assert out["constant_score_share"] == pytest.approx(1 / 2)
+
+
 def test_correlations_undefined_are_none():
-    out = judge_human_agreement([_prompt(4, 4, 4), _prompt(5, None)])
+    # One scored reply, or replies the humans ranked all equal: nothing to correlate.
+    tied_humans = {"replies": [{"rank": 0, "score": 5}, {"rank": 0, "score": 1}]}
+    out = judge_human_agreement([_prompt(5, None), tied_humans])
     assert out["spearman"] is None and out["kendall_tau"] is None
+    assert out["intervals"]["spearman"] is None
+    assert out["constant_score_share"] == 0.0  # the tied-humans prompt has 2 different scores
 
 
 def test_judge_human_agreement_small_example():
@@ -160,7 +184,22 @@ def test_judge_human_agreement_small_example():
 def test_judge_human_agreement_empty():
     out = judge_human_agreement([])
     assert out["prompts"] == 0
-    assert all(out[k] is None for k in out if k != "prompts")
+    assert all(out[k] is None for k in out if k not in ("prompts", "intervals"))
+    assert out["intervals"] == dict.fromkeys(("pairwise_accuracy", "spearman", "kendall_tau", "exact_match"))
+
+
+def test_judge_human_agreement_intervals_over_prompts():
+    # 30 prompts: 20 judged perfectly (rho 1, pair right), 10 reversed (rho -1, pair wrong).
+    prompts = [_prompt(5, 1)] * 20 + [_prompt(1, 5)] * 10
+    out = judge_human_agreement(prompts, seed=3)
+    assert out["spearman"] == pytest.approx(1 / 3) and out["pairwise_accuracy"] == pytest.approx(2 / 3)
+    for name in ("pairwise_accuracy", "spearman", "kendall_tau", "exact_match"):
+        lo, hi = out["intervals"][name]
+        assert lo < out[name] < hi
+    assert out["intervals"] == judge_human_agreement(prompts, seed=3)["intervals"]
+    # rho is 2 * accuracy - 1 on every prompt, in every resample of prompts: the same resamples map over exactly.
+    lo, hi = out["intervals"]["pairwise_accuracy"]
+    assert out["intervals"]["spearman"] == pytest.approx([2 * lo - 1, 2 * hi - 1])
 
 
 def _both_orders(pair_id, winner_ab, winner_ba):
@@ -217,3 +256,146 @@ def test_prob_win_rate_cancels_position_bias():
     assert prob_win_rate(judged) == 0.5
     assert prob_win_rate(judged[:2]) == 1.0
     assert prob_win_rate([{"pair_id": "x", "order": "ab", "winner": "A"}]) is None
+
+
+# ----------------------------------------------------------------------------------------------- intervals
+
+
+def _share(units):
+    return sum(units) / len(units)
+
+
+def test_bootstrap_interval_contains_estimate_and_narrows_with_more_units():
+    small = bootstrap_interval([1] * 10 + [0] * 10, _share, seed=0)
+    large = bootstrap_interval([1] * 200 + [0] * 200, _share, seed=0)
+    assert small[0] < 0.5 < small[1] and large[0] < 0.5 < large[1]
+    # The width shrinks like 1/sqrt(n): 20x the units, about 1/4.5 the width.
+    assert (large[1] - large[0]) < (small[1] - small[0]) / 3
+
+
+def test_bootstrap_interval_is_seeded():
+    units = [math.sin(i) for i in range(30)]  # distinct values: two seeds cannot land on the same end points
+    assert bootstrap_interval(units, _share, seed=1) == bootstrap_interval(units, _share, seed=1)
+    assert bootstrap_interval(units, _share, seed=1) != bootstrap_interval(units, _share, seed=2)
+
+
+def test_bootstrap_interval_undefined_and_degenerate():
+    assert bootstrap_interval([], _share, seed=0) is None
+    assert bootstrap_interval([1, 2, 3], lambda units: None, seed=0) is None
+    # Undefined on the resamples that miss unit 0 (about 0.9**10 = 35% of them): no interval.
+    assert bootstrap_interval(list(range(10)), lambda units: 1.0 if 0 in units else None, seed=0) is None
+    # One unit resamples to itself.
+    assert bootstrap_interval([0.3], _share, seed=0) == [0.3, 0.3]
+
+
+def test_bootstrap_interval_strata_keep_their_sizes():
+    units = [("a", 1)] * 5 + [("b", 0)] * 15
+
+    def share_a(sample):
+        return sum(s == "a" for s, _ in sample) / len(sample)
+
+    # Within strata every resample has 5 "a" of 20; across them the count of "a" varies.
+    assert bootstrap_interval(units, share_a, seed=0, strata=[s for s, _ in units]) == [0.25, 0.25]
+    lo, hi = bootstrap_interval(units, share_a, seed=0)
+    assert lo < 0.25 < hi
+
+
+def test_bootstrap_interval_is_fast():
+    units = [i % 3 for i in range(100)]
+    start = time.perf_counter()
+    bootstrap_interval(units, _share, seed=0, resamples=1000)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_win_rate_interval_resamples_pairs_not_judgments():
+    # Every pair is won in one order and lost in the other: each pair scores 0.5, so every resample of pairs has
+    # a win rate of exactly 0.5. Resampling the 40 judgments one by one would mix wins and losses freely.
+    judgments = [j for i in range(20) for j in _both_orders(f"p{i}", "A", "A")]
+    out = win_rate(judgments, seed=0)
+    assert out["win_rate"] == 0.5 and out["interval"] == [0.5, 0.5]
+    singly = bootstrap_interval([pair_scores([j])[j["pair_id"]] for j in judgments], _share, seed=0)
+    assert singly[0] < 0.5 < singly[1]
+
+
+def test_win_rate_interval_narrows_and_is_reproducible():
+    def judged(n):  # the model wins 3 of every 4 pairs outright, loses the 4th
+        return [j for i in range(n) for j in _both_orders(f"p{i}", *(("B", "A") if i % 4 == 3 else ("A", "B")))]
+
+    small, large = win_rate(judged(20), seed=0), win_rate(judged(400), seed=0)
+    assert small["win_rate"] == large["win_rate"] == 0.75
+    assert small["interval"][0] < 0.75 < small["interval"][1]
+    assert large["interval"][0] < 0.75 < large["interval"][1]
+    assert large["interval"][1] - large["interval"][0] < (small["interval"][1] - small["interval"][0]) / 3
+    assert win_rate(judged(20), seed=0)["interval"] == small["interval"]
+    assert win_rate([])["interval"] is None
+
+
+def test_pair_scores_average_both_orders():
+    judgments = _both_orders("x", "A", "B") + _both_orders("y", "A", None) + _both_orders("z", "B", "A")
+    assert pair_scores(judgments) == {"x": 1.0, "y": 0.75, "z": 0.0}
+
+
+def test_prob_win_rate_interval():
+    biased = [{"pair_id": str(p), "order": o, "p_a": 0.6, "p_b": 0.1} for p in range(10) for o in ("ab", "ba")]
+    assert prob_win_rate_interval(biased) == [0.5, 0.5]
+    # The model is A in "ab", B in "ba". Pairs 0-11: margin (0.9 - 0.1) - (0.2 - 0.8) > 0, won; pairs 12-19:
+    # (0.3 - 0.7) - (0.6 - 0.4) < 0, lost.
+    won, lost = (("ab", 0.9), ("ba", 0.2)), (("ab", 0.3), ("ba", 0.6))
+    judged = [
+        {"pair_id": str(p), "order": o, "p_a": pa, "p_b": 1 - pa}
+        for p in range(20)
+        for o, pa in (won if p < 12 else lost)
+    ]
+    assert prob_win_rate(judged) == pytest.approx(0.6)
+    lo, hi = prob_win_rate_interval(judged, seed=0)
+    assert lo < 0.6 < hi
+    assert prob_win_rate_interval([{"pair_id": "x", "order": "ab", "winner": "A"}]) is None
+
+
+def _judged(subset, correct, wrong):
+    return [{"subset": subset, "correct": 1.0}] * correct + [{"subset": subset, "correct": 0.0}] * wrong
+
+
+def test_section_intervals_keep_rewardbench_weighting():
+    # Each subset all right or all wrong: resampling pairs within subsets changes nothing, so every interval is
+    # the point. Chat pools its subsets by size (10 of 40 right = 0.25, not the subset mean 0.5).
+    judged = _judged("alpacaeval-easy", 10, 0) + _judged("mt-bench-easy", 0, 30) + _judged("math-prm", 8, 0)
+    out = section_scores_with_intervals(judged, seed=0)
+    assert out["sections"] == {"Chat": 0.25, "Reasoning": 1.0}
+    assert out["subsets"]["mt-bench-easy"] == {"accuracy": 0.0, "n": 30}
+    assert out["intervals"] == {"overall": [0.625, 0.625], "Chat": [0.25, 0.25], "Reasoning": [1.0, 1.0]}
+    assert out["missing_sections"] == ["Chat Hard", "Safety", "Prior Sets"]
+
+
+def test_section_intervals_contain_scores():
+    judged = _judged("alpacaeval-easy", 30, 10) + _judged("llmbar-natural", 12, 12) + _judged("shp", 5, 15)
+    out = section_scores_with_intervals(judged, seed=0)
+    for name, value in [("overall", out["overall"]), *out["sections"].items()]:
+        lo, hi = out["intervals"][name]
+        assert lo < value < hi
+    assert section_scores_with_intervals(judged, seed=0) == out
+
+
+def test_best_of_n_tie_or_missing_is_wrong():
+    assert best_of_n_outcome(3.0, [1.0, 2.0, 2.5]) == 1.0
+    assert best_of_n_outcome(3.0, [1.0, 3.0, 2.0]) == 0.0  # ties a rejected one
+    assert best_of_n_outcome(3.0, [1.0, 4.0, 2.0]) == 0.0
+    assert best_of_n_outcome(None, [1.0]) == 0.0 and best_of_n_outcome(3.0, [1.0, None]) == 0.0
+    with pytest.raises(SrlmError):
+        best_of_n_outcome(3.0, [])
+
+
+def test_rewardbench2_scores():
+    rows = [
+        {"subset": "Focus", "correct": best_of_n_outcome(c, r), "num_rejected": len(r)}
+        for c, r in [(5, [1, 2, 3])] * 9 + [(5, [5, 1, 1])] * 3  # the tied prompts count wrong: 9 of 12
+    ] + [{"subset": "Ties", "correct": 0.0, "num_rejected": 1}] * 4
+    out = rewardbench2_scores(rows, seed=0)
+    assert out["subsets"] == {"Focus": {"accuracy": 0.75, "n": 12}, "Ties": {"accuracy": 0.0, "n": 4}}
+    assert out["overall"] == pytest.approx(0.375)  # unweighted over subsets; pooled would be 9/16
+    assert out["random_baseline"] == {"Focus": 0.25, "Ties": 0.5}
+    lo, hi = out["intervals"]["Focus"]
+    assert lo < 0.75 < hi
+    assert out["intervals"]["Ties"] == [0.0, 0.0]
+    assert "Ties" in out["notes"]
+    assert rewardbench2_scores([])["overall"] is None

@@ -17,6 +17,7 @@ from srlm.models import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
 from srlm.training import (
     CrashInjection,
+    StepLog,
     common_args,
     last_checkpoint,
     peft_config,
@@ -43,6 +44,34 @@ def dpo_dataset(paths) -> Dataset:
     )
 
 
+def split_held_out(pairs: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """(training pairs, held-out pairs): `fraction` of the iteration's pairs kept out of training (seeded)."""
+    n_held = round(len(pairs) * fraction)
+    if n_held < 2 or len(pairs) - n_held < 1:
+        return pairs, None
+    split = pairs.train_test_split(test_size=n_held, seed=seed)
+    return split["train"], split["test"]
+
+
+def held_out_metrics(trainer, held_out: Dataset | None) -> dict:
+    """DPO loss and implicit-reward accuracy of M_{t+1} (reference M_t) on pairs it was not trained on."""
+    if held_out is None:
+        return {}
+    from scipy.stats import binomtest
+
+    scores = trainer.evaluate()
+    accuracy = scores["eval_rewards/accuracies"]
+    n = len(held_out)
+    interval = binomtest(round(accuracy * n), n).proportion_ci(confidence_level=0.95, method="wilson")
+    return {
+        "heldout_pairs": n,
+        "heldout_loss": scores["eval_loss"],
+        "heldout_rewards_accuracies": accuracy,
+        "heldout_rewards_accuracies_interval": [interval.low, interval.high],
+        "heldout_rewards_margins": scores["eval_rewards/margins"],
+    }
+
+
 def run(cfg, paths) -> dict:
     from trl import DPOConfig, DPOTrainer
 
@@ -59,21 +88,27 @@ def run(cfg, paths) -> dict:
     policy = load_model(m_t, training_dtype(cfg), for_training=True, dropout=cfg.model.dropout)
     separate_reference = lora is None and not dc.precompute_ref_log_probs
     reference = load_model(m_t, cfg.model.dtype, for_training=True) if separate_reference else None
-    dataset = dpo_dataset(paths)
+    train_pairs, held_out = split_held_out(dpo_dataset(paths), dc.eval_fraction, stage_seed(cfg, paths, "dpo-split"))
     trainer = DPOTrainer(
         model=policy,
         ref_model=reference,
         args=args,
-        train_dataset=dataset,
+        train_dataset=train_pairs,
+        eval_dataset=held_out,
         processing_class=load_tokenizer(m_t, padding_side="right"),
         peft_config=lora,
-        callbacks=[CrashInjection()],
+        callbacks=[CrashInjection(), StepLog(paths.train_steps)],
     )
     refuse_sharded_lora(trainer)
     resume = last_checkpoint(paths.checkpoints)
     trainer.train(resume_from_checkpoint=resume)
+    result = {
+        "pairs": len(train_pairs),
+        **train_metrics(trainer, LOGGED, resume),
+        **held_out_metrics(trainer, held_out),
+    }
     save_final_model(trainer, m_t, paths.model)
-    return {"pairs": len(dataset), **train_metrics(trainer, LOGGED, resume)}
+    return result
 
 
 if __name__ == "__main__":

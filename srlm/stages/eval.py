@@ -20,6 +20,7 @@ from srlm import distributed, metrics
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
+from srlm.eval_sets import load_preference_pairs
 from srlm.eval_tasks import (
     EvalRows,
     implicit_reward,
@@ -31,7 +32,7 @@ from srlm.eval_tasks import (
     rewardbench,
     win_rate_against,
 )
-from srlm.evaluation import Evaluator, load_preference_pairs, make_evaluator
+from srlm.evaluation import Evaluator, make_evaluator
 from srlm.io import read_jsonl, write_json
 from srlm.prompt_sets import normalize, training_prompts
 from srlm.stages import current_model, main, stage_seed
@@ -67,10 +68,11 @@ def judge_agreement(cfg, paths, evaluator: Evaluator, training: set[str]) -> dic
     ]
     scores = pointwise_scores(cfg, eval_rows(cfg, paths), evaluator, "judge_human", items)
     return metrics.judge_human_agreement(
-        [
+        seed=stage_seed(cfg, paths, "eval"),
+        prompts=[
             {"replies": [{"rank": r["rank"], "score": scores.get(r["message_id"])} for r in p["replies"]]}
             for p in prompts
-        ]
+        ],
     )
 
 
@@ -90,6 +92,7 @@ def win_rates(cfg, paths, ours: list[dict], evaluator, result: dict) -> None:
     prev_wr = win_rate_against(cfg, eval_rows(cfg, paths), "vs_previous", ours, previous, evaluator)
     result["win_rate_vs_previous"] = prev_wr["win_rate"]
     result["prob_win_rate_vs_previous"] = prev_wr["prob_win_rate"]
+    result["lc_win_rate_vs_previous"] = prev_wr["length_controlled"]["lc_win_rate"]
     result["vs_previous"] = prev_wr
     result["lengths"]["previous"] = response_lengths(previous)
     if paths.t > 1:
@@ -98,6 +101,7 @@ def win_rates(cfg, paths, ours: list[dict], evaluator, result: dict) -> None:
         seed_wr = prev_wr  # at iteration 1 the previous model is the seed model
     result["win_rate_vs_seed"] = seed_wr["win_rate"]
     result["prob_win_rate_vs_seed"] = seed_wr["prob_win_rate"]
+    result["lc_win_rate_vs_seed"] = seed_wr["length_controlled"]["lc_win_rate"]
     result["vs_seed"] = seed_wr
     result["lengths"]["seed"] = response_lengths(seed)
 
@@ -123,13 +127,13 @@ def run(cfg, paths) -> dict:
         if pairs:
             result["rewardbench"] = rewardbench(cfg, rows, self_judge, pairs)
             policy = pair_logprobs(cfg, rows, engine, pairs, "rewardbench_logp_policy")
-            result["rewardbench"]["reference_free"] = reference_free(pairs, policy)
+            result["rewardbench"]["reference_free"] = reference_free(pairs, policy, rows.seed)
         if paths.t > 0 and cfg.eval.evaluator == "self":
             win_rates(cfg, paths, ours, self_judge, result)
     if pairs and paths.t > 0:
         with open_engine(cfg, current_model(cfg, paths), cfg.eval.backend) as reference_engine:
             reference = pair_logprobs(cfg, rows, reference_engine, pairs, "rewardbench_logp_reference")
-        result["rewardbench"]["implicit_reward"] = implicit_reward(pairs, policy, reference, cfg.dpo.beta)
+        result["rewardbench"]["implicit_reward"] = implicit_reward(pairs, policy, reference, cfg.dpo.beta, rows.seed)
     if paths.t > 0 and cfg.eval.evaluator != "self":
         evaluator = make_evaluator(cfg, paths, None)
         try:

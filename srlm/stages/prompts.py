@@ -15,6 +15,7 @@ from pathlib import Path
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
+from srlm.eval_sets import read_rows
 from srlm.io import read_jsonl, write_jsonl
 from srlm.judge import fill
 from srlm.models import resolve_model
@@ -35,6 +36,8 @@ def excluded_prompts(cfg, paths) -> set[str]:
         seen |= {normalize(r["prompt"]) for r in read_jsonl(eft_eval)}
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).exists():
         seen |= {normalize(r["prompt"]) for r in read_jsonl(Path(cfg.data.eval_prompts))}
+    if cfg.eval.rewardbench and Path(cfg.eval.rewardbench).exists():  # a hub set is checked by eval alone
+        seen |= {normalize(r["prompt"]) for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")}
     return seen
 
 

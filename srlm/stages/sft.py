@@ -18,9 +18,11 @@ from srlm.chat_format import chatml_source, keep_previous_eos, needs_chat_templa
 from srlm.errors import SrlmError
 from srlm.io import read_jsonl
 from srlm.models import load_model, load_tokenizer
+from srlm.paths import STEPS_FILE
 from srlm.stages import current_model, main, stage_seed
 from srlm.training import (
     CrashInjection,
+    StepLog,
     common_args,
     last_checkpoint,
     peft_config,
@@ -65,7 +67,7 @@ def sft_trainer(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "s
         train_dataset=sft_dataset(rows),
         processing_class=tokenizer,
         peft_config=peft_config(cfg),
-        callbacks=[CrashInjection()],
+        callbacks=[CrashInjection(), StepLog(out_dir / STEPS_FILE)],
     )
     if template_source:
         keep_previous_eos(model, base_eos)
