@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -340,9 +341,44 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as e:
-        raise SrlmError(f"invalid configuration: {e}") from None
+        raise SrlmError(f"invalid configuration: {composition_error(str(e))}") from None
+    except AssertionError:  # omegaconf, setting a key under a null block (model.lora.r with model.lora null)
+        nested = [o.split("=", 1)[0].lstrip("+") for o in overrides if o.split("=", 1)[0].count(".") > 1]
+        raise SrlmError(
+            f"invalid configuration: cannot set {', '.join(nested) or 'a nested key'} here: its block is null in this "
+            f"config; choose a config group that has it first (model.lora: model=llama3-8b-lora, or a model file "
+            f"of your own with a `lora:` block)"
+        ) from None
     validate(cfg)
     return cfg
+
+
+def composition_error(message: str) -> str:
+    """Hydra's message, with its `+key` advice for an unknown key replaced by the schema's closest keys.
+
+    `+key=value` would add the misspelt key to the config, where nothing reads it: the run would go on
+    with the default silently.
+    """
+    import difflib
+
+    unknown = re.search(r"Could not override '([^']+)'", message)
+    if not unknown:
+        return message.splitlines()[0] if "Could not override" in message else message
+    key = unknown.group(1)
+    known = list(flat_keys(OmegaConf.structured(SrlmConfig)))
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(f'`{k}`' for k in close)}?" if close else "see `srlm run --help` for keys"
+    return f"unknown key `{key}`: {hint} (srlm/config.py lists every key)"
+
+
+def flat_keys(node, prefix: str = ""):
+    """Dotted names of every leaf key of a config node."""
+    for k in node:
+        value = node._get_node(k)
+        if isinstance(value, DictConfig):
+            yield from flat_keys(value, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}"
 
 
 BACKEND_KEYS = ("generation.backend", "eft.backend", "prompts.backend", "judge.backend", "eval.backend")
@@ -377,11 +413,60 @@ def validate(cfg: DictConfig) -> None:
         ),
         (0 <= cfg.eft.eval_fraction < 1, "eft.eval_fraction", "a fraction in [0, 1)"),
         (0 <= cfg.dpo.eval_fraction < 1, "dpo.eval_fraction", "a fraction in [0, 1)"),
+        *range_checks(cfg),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
     ]
     for ok, key, expected in checks:
         if not ok:
             raise SrlmError(f"invalid configuration: `{key}` = {OmegaConf.select(cfg, key)!r}; expected {expected}")
+
+
+POSITIVE = (
+    "generation.max_new_tokens", "generation.batch_size", "judge.max_new_tokens", "judge.batch_size",
+    "eval.max_new_tokens", "sft.per_device_train_batch_size", "sft.gradient_accumulation_steps", "sft.max_length",
+    "sft.save_steps", "sft.logging_steps", "dpo.per_device_train_batch_size", "dpo.gradient_accumulation_steps",
+    "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
+    "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
+    "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency",
+)  # fmt: skip
+UNIT_INTERVAL = (
+    "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",
+    "generation.gpu_memory_utilization",
+)  # fmt: skip
+NON_NEGATIVE = (
+    "generation.temperature", "judge.temperature", "prompts.temperature", "sft.min_lr", "dpo.min_lr",
+    "sft.warmup_ratio", "pairs.epsilon", "pairs.min_gap", "eval.rewardbench_max", "eval.win_rate_prompts",
+    "eval.endpoint_retries", "prompts.num_generated_shots", "prompts.min_words",
+)  # fmt: skip
+
+
+def range_checks(cfg: DictConfig) -> list[tuple[bool, str, str]]:
+    """(ok, key, what is allowed) for every ranged value, checked when the config is composed."""
+    value = lambda key: OmegaConf.select(cfg, key)  # noqa: E731
+    checks = [(value(k) > 0, k, "a number > 0") for k in POSITIVE]
+    checks += [(0 <= value(k) <= 1, k, "a number in [0, 1]") for k in UNIT_INTERVAL]
+    checks += [(value(k) >= 0, k, "a number >= 0") for k in NON_NEGATIVE]
+    checks += [
+        (value(f"{s}.max_steps") == -1 or value(f"{s}.max_steps") >= 1, f"{s}.max_steps", "-1 (epochs) or >= 1")
+        for s in ("sft", "dpo")
+    ]
+    checks += [(value(f"{s}.min_lr") <= value(f"{s}.learning_rate"), f"{s}.min_lr", f"<= {s}.learning_rate")
+               for s in ("sft", "dpo")]  # fmt: skip
+    checks += [
+        (cfg.prompts.num_generated_shots <= cfg.prompts.num_shots, "prompts.num_generated_shots",
+         "<= prompts.num_shots"),
+        (cfg.prompts.min_words <= cfg.prompts.max_words, "prompts.max_words", ">= prompts.min_words"),
+        (bool(cfg.dpo.loss_type) and set(cfg.dpo.loss_type) <= dpo_loss_types(), "dpo.loss_type",
+         f"a list of TRL DPO loss types: {', '.join(sorted(dpo_loss_types()))}"),
+    ]  # fmt: skip
+    return checks
+
+
+def dpo_loss_types() -> set[str]:
+    """The loss types TRL's DPOConfig documents (it accepts any string and fails at the first step)."""
+    from trl import DPOConfig
+
+    return set(re.findall(r"'([a-z_]+)'", DPOConfig.__dataclass_fields__["loss_type"].metadata.get("help", "")))
 
 
 def to_container(cfg: DictConfig) -> dict:

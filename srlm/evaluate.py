@@ -10,13 +10,15 @@ model that iteration produced) or `smollm2-135m-instruct`. `--rewardbench` takes
 with `--reference`, DPO's implicit reward) or a RewardBench 2 file (best-of-n, random baseline).
 `--prompts` takes an AlpacaEval, MT-Bench or srlm prompt file; MODEL's answers are judged in both
 orders against `--against`'s answers, or against the file's reference outputs. Engine, judge mode and
-sizes come from the usual config keys (`eval.backend`, `eval.judge_mode`, `eval.max_new_tokens`, ...).
+sizes come from the usual config keys (`eval.backend`, `eval.judge_mode`, `eval.max_new_tokens`,
+`eval.rewardbench_max` for a seeded sample of the rows, ...).
 Rows are kept in `--out` as they are computed, so the same command resumes; `eval.json` holds the result.
 """
 
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 from srlm import metrics
@@ -103,6 +105,9 @@ def evaluate(
     rb_rows = read_rows(rewardbench_source, "filtered", "RewardBench") if rewardbench_source else []
     v2 = is_rewardbench2(rb_rows)
     pairs = load_best_of_n(rewardbench_source) if v2 else load_preference_pairs(rewardbench_source) if rb_rows else []
+    if cfg.eval.rewardbench_max:  # a seeded sample across subsets, as the eval stage takes it
+        random.Random(cfg.seed).shuffle(pairs)
+        pairs = pairs[: cfg.eval.rewardbench_max]
     prompts = load_prompt_set(prompts_source) if prompts_source else []
     if against == "reference" and any(p["reference"] is None for p in prompts):
         raise SrlmError(f"{prompts_source}: --against reference needs a reference output (`output`) on every row")
