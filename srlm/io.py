@@ -49,11 +49,30 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
+def utf8_line(raw: bytes, path, lineno: int) -> str:
+    """One line of a text file as str; bytes that are not UTF-8 are an error naming file, line and column."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SrlmError(
+            f"{path}:{lineno}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def read_text(path: Path) -> str:
+    """A whole UTF-8 text file; bytes that are not UTF-8 are an error naming file, line and column."""
+    return "".join(
+        utf8_line(raw, path, lineno) for lineno, raw in enumerate(Path(path).read_bytes().splitlines(True), 1)
+    )
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """Read a finished JSONL file; a malformed line is an error naming file and line."""
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = utf8_line(raw, path, lineno)
             if not line.strip():
                 continue
             try:

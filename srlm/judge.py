@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from srlm.errors import SrlmError
+from srlm.io import read_text
 
 MAX_SCORE = 5
 SCORE_RE = re.compile(r"score\s*[:=]\s*\**\s*(-?\d+(?:\.\d+)?)(\s*/\s*\d+)?", re.IGNORECASE)
@@ -24,7 +25,7 @@ def load_template(path: str, placeholders: tuple[str, ...] = ("{prompt}", "{resp
     p = Path(path).expanduser()
     if not p.exists():
         raise SrlmError(f"{p}: judge template not found")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p)
     missing = [ph for ph in placeholders if ph not in text]
     if missing:
         raise SrlmError(f"{p}: judge template lacks placeholder(s) {', '.join(missing)}")

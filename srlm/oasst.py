@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from srlm.errors import SrlmError
+from srlm.io import utf8_line
 
 REQUIRED = ("message_id", "parent_id", "role", "text")
 ROLES = ("prompter", "assistant")
@@ -44,8 +45,9 @@ def load_messages(source: str, split: str = "train") -> list[dict]:
 
 
 def _read_jsonl_rows(path: Path):
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            line = utf8_line(raw, path, lineno)
             if not line.strip():
                 continue
             try:

@@ -20,7 +20,7 @@ from srlm import distributed, metrics
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.eval_sets import load_preference_pairs
+from srlm.eval_sets import load_preference_pairs, load_prompt_set
 from srlm.eval_tasks import (
     EvalRows,
     implicit_reward,
@@ -43,10 +43,11 @@ def eval_rows(cfg, paths) -> EvalRows:
 
 
 def eval_prompts(cfg, paths) -> list[dict]:
+    """The held-out prompts of `data.eval_prompts` (srlm, AlpacaEval or MT-Bench schema; unique ids)."""
     path = Path(cfg.data.eval_prompts)
     if not path.exists():
         raise SrlmError(f"{path}: eval prompt set not found (data.eval_prompts)")
-    rows = read_jsonl(path)
+    rows = load_prompt_set(str(path))
     n = cfg.eval.win_rate_prompts or len(rows)
     return rows[:n]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.eval_sets import read_rows
+from srlm.eval_sets import load_prompt_set, read_rows
 from srlm.io import read_jsonl, write_jsonl
 from srlm.judge import fill
 from srlm.models import resolve_model
@@ -35,7 +35,7 @@ def excluded_prompts(cfg, paths) -> set[str]:
     if eft_eval.exists():
         seen |= {normalize(r["prompt"]) for r in read_jsonl(eft_eval)}
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).exists():
-        seen |= {normalize(r["prompt"]) for r in read_jsonl(Path(cfg.data.eval_prompts))}
+        seen |= {normalize(r["prompt"]) for r in load_prompt_set(cfg.data.eval_prompts)}
     if cfg.eval.rewardbench and Path(cfg.eval.rewardbench).exists():  # a hub set is checked by eval alone
         seen |= {normalize(r["prompt"]) for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")}
     return seen
@@ -54,15 +54,21 @@ def pool_prompts(cfg) -> list[dict]:
     path = Path(pc.pool).expanduser()
     if path.exists():
         rows = read_jsonl(path)
+    elif path.suffix in (".jsonl", ".json", ".parquet") or pc.pool.startswith((".", "/", "~")):
+        raise SrlmError(f"{path}: prompt pool file not found (prompts.pool)")
     else:
         import datasets
 
         rows = list(datasets.load_dataset(pc.pool, split="train"))
-    out = []
+    out, seen = [], set()
     for i, r in enumerate(rows):
         if pc.pool_field not in r:
             raise SrlmError(f"{pc.pool}:{i + 1}: no field `{pc.pool_field}` (set prompts.pool_field)")
-        out.append({"prompt_id": str(r.get("prompt_id", r.get("id", f"pool-{i}"))), "prompt": r[pc.pool_field]})
+        prompt_id = str(r.get("prompt_id", r.get("id", f"pool-{i}")))
+        if prompt_id in seen:
+            raise SrlmError(f"{pc.pool}:{i + 1}: duplicate id {prompt_id!r} (candidates of two prompts would merge)")
+        seen.add(prompt_id)
+        out.append({"prompt_id": prompt_id, "prompt": r[pc.pool_field]})
     return out
 
 
