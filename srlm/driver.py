@@ -17,6 +17,7 @@ from srlm.io import atomic_write_text, read_jsonl
 from srlm.launch import ENGINE_KEYS, StagePlan, launch, stage_plan, uses_vllm
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
+from srlm.run_lock import RunLock
 from srlm.tracking import (
     TRAINING_STAGES,
     MetricsLogger,
@@ -111,7 +112,15 @@ def run(cfg) -> RunPaths:
     for stage, key in ENGINE_KEYS.items():
         if uses_vllm(stage, cfg):
             check_vllm_available(key)  # before any work, not hours later at the first generate stage
-    paths, manifest = prepare_run_dir(cfg)
+    lock = RunLock(RunPaths(cfg.run_dir).root).acquire()  # before anything in the run directory is touched
+    try:
+        return drive(cfg, *prepare_run_dir(cfg))
+    finally:
+        lock.release()
+
+
+def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
+    """Run every planned stage not yet done, in order, recording each in the manifest."""
     logger = MetricsLogger(paths.metrics, cfg, manifest, to_container(cfg))
     try:
         for t, stage in planned_stages(cfg):

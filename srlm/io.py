@@ -18,11 +18,27 @@ from srlm import distributed, faults
 from srlm.errors import SrlmError
 
 
+def file_mode() -> int:
+    """The mode `open()` gives a new file under this process's umask (tempfile's are 0600 whatever the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def share_as_umask_allows(directory: Path) -> None:
+    """Give every file under `directory` the mode the umask allows (saved checkpoints' weights come as 0600)."""
+    mode = file_mode()
+    for p in Path(directory).rglob("*"):
+        if p.is_file():
+            p.chmod(mode)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write `text` to `path` via a temporary file in the same directory and an atomic rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, file_mode())
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

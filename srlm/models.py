@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from srlm.errors import SrlmError
+from srlm.io import share_as_umask_allows
 
 EMBEDDED = "smollm2-135m-instruct"
 TINY = "tiny-random"
@@ -56,6 +57,7 @@ def save_checkpoint(model, tokenizer, out: Path) -> None:
     config = json.loads((tmp / "config.json").read_text())
     config.pop("quantization_config", None)
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    share_as_umask_allows(tmp)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)

@@ -8,6 +8,7 @@ from srlm.driver import HEADLINE
 from srlm.errors import SrlmError
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
+from srlm.run_lock import is_running
 
 EXTRA = {
     "judge": ("mean_score", "mode_pair_agreement"),
@@ -27,6 +28,7 @@ def status_table(run_dir: Path) -> str:
     if not paths.manifest.exists():
         raise SrlmError(f"{paths.manifest}: no such file; is {run_dir} a srlm run directory?")
     m = Manifest.load(paths.manifest)
+    running = is_running(paths.root)
     lines = [f"run {paths.root}  (config {m.data.get('config_hash')}, wandb {m.data.get('wandb_run_id') or '-'})"]
     header = f"{'iter':<5} {'stage':<12} {'status':<8} {'wall_s':>8}  key metrics"
     lines += [header, "-" * len(header)]
@@ -38,7 +40,10 @@ def status_table(run_dir: Path) -> str:
             metrics = entry.get("metrics", {})
             keys = (HEADLINE.get(stage),) + EXTRA.get(stage, ())
             shown = "  ".join(f"{k}={_fmt(metrics.get(k))}" for k in keys if k and k in metrics)
+            state = entry.get("status", "-")
             if entry.get("status") == "failed":
                 shown = f"error: {entry.get('error', '')}"
-            lines.append(f"{t:<5} {stage:<12} {entry.get('status', '-'):<8} {_fmt(metrics.get('wall_s')):>8}  {shown}")
+            if state == "running" and not running:
+                state, shown = "stopped", "its driver is gone (killed?); run the same command to resume"
+            lines.append(f"{t:<5} {stage:<12} {state:<8} {_fmt(metrics.get('wall_s')):>8}  {shown}")
     return "\n".join(lines)

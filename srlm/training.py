@@ -12,6 +12,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from srlm import faults
 from srlm.errors import SrlmError
+from srlm.io import share_as_umask_allows
 from srlm.models import dropout_settings, resolve_dtype
 from srlm.tracking import SUMMARY_KEY, append_step_event, keep_steps_upto
 
@@ -161,6 +162,7 @@ def save_final_model(trainer, base: str, out: Path) -> None:
         restore_dropout(model.config, base)
         model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
         trainer.processing_class.save_pretrained(tmp)
+        share_as_umask_allows(tmp)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(tmp, out)
     accelerator.wait_for_everyone()

@@ -1,0 +1,56 @@
+"""The run directory: one driver at a time, a stage whose driver died shown as stopped, files others can read."""
+
+import os
+import stat
+
+import pytest
+
+from srlm.config import compose
+from srlm.driver import prepare_run_dir, run
+from srlm.errors import SrlmError
+from srlm.io import write_json
+from srlm.run_lock import RunLock
+from srlm.status import status_table
+from srlm.tiny_model import tiny_checkpoint
+
+
+def test_a_second_driver_on_the_same_run_dir_is_refused_before_touching_it(tmp_path):
+    lock = RunLock(tmp_path).acquire()
+    try:
+        with pytest.raises(
+            SrlmError, match=rf"{tmp_path}: another srlm run is using this run directory \(pid {os.getpid()}\)"
+        ):
+            run(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
+        assert not (tmp_path / "config.yaml").exists()
+    finally:
+        lock.release()
+    RunLock(tmp_path).acquire().release()  # free again once released
+
+
+def test_a_running_stage_whose_driver_is_gone_shows_as_stopped(tmp_path):
+    _, manifest = prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
+    manifest.set_stage(0, "eft", "running")
+    assert "stopped" in status_table(tmp_path) and "running" not in status_table(tmp_path).split("\n", 3)[-1]
+    lock = RunLock(tmp_path).acquire()
+    try:
+        assert " running " in status_table(tmp_path)
+    finally:
+        lock.release()
+
+
+def test_run_dir_under_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SrlmError, match="a file is in the way"):
+        run(compose(["recipe=smoke", f"run_dir={tmp_path / 'file' / 'run'}"]))
+
+
+def test_files_and_weights_get_the_mode_the_umask_allows(tmp_path, monkeypatch):
+    monkeypatch.setenv("SRLM_CACHE", str(tmp_path / "cache"))
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "x.json", {"a": 1})
+        weights = tiny_checkpoint(hidden_size=32) / "model.safetensors"
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "x.json", weights):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
