@@ -27,7 +27,7 @@ from srlm.tracking import (
     train_step_offset,
 )
 
-IGNORED_ON_RESUME = ("resume", "launcher", "logger")
+IGNORED_ON_RESUME = ("resume", "launcher", "logger", "run_dir")  # run_dir: a run directory copied elsewhere resumes
 HEADLINE = {
     "eft": "eft",
     "sft_baseline": "loss",
@@ -76,7 +76,9 @@ def prepare_run_dir(cfg) -> tuple[RunPaths, Manifest]:
     else:
         changed = []
     paths.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(paths.config, OmegaConf.to_yaml(OmegaConf.create(new)))
+    text = OmegaConf.to_yaml(OmegaConf.create(new))
+    if not paths.config.exists() or paths.config.read_text(encoding="utf-8") != text:
+        atomic_write_text(paths.config, text)  # unchanged: not rewritten (a finished run on read-only storage)
     manifest = Manifest.load_or_create(paths.manifest, config_hash(cfg))
     if changed:
         manifest.data.setdefault("config_changes", []).append({"time": time.time(), "keys": changed})

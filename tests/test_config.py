@@ -88,6 +88,18 @@ def test_changed_config_on_resume_is_refused_with_the_keys(tmp_path):
     assert OmegaConf.load(tmp_path / "config.yaml").dpo.beta == 0.5
 
 
+def test_a_copied_run_directory_resumes_and_an_unchanged_config_is_not_rewritten(tmp_path):
+    import shutil
+
+    prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path / 'a'}"]))
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path / 'b'}"]))  # no "changed keys: run_dir"
+    config = tmp_path / "b" / "config.yaml"
+    before = config.stat().st_mtime_ns
+    prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path / 'b'}"]))  # read-only storage would refuse a write
+    assert config.stat().st_mtime_ns == before
+
+
 def test_changed_keys_nested():
     assert changed_keys({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 1, "c": 5}, "d": 3, "e": 1}) == ["a.c", "e"]
 
