@@ -17,6 +17,7 @@ from srlm.io import atomic_write_text, read_jsonl
 from srlm.launch import ENGINE_KEYS, StagePlan, launch, stage_plan, uses_vllm
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
+from srlm.preflight import check_inputs
 from srlm.run_lock import RunLock
 from srlm.tracking import (
     TRAINING_STAGES,
@@ -106,11 +107,13 @@ def plan(cfg) -> list[StagePlan]:
 
 
 def dry_run(cfg) -> list[str]:
-    """Every stage's launch command and where its model lives, one line each."""
+    """Every stage's launch command and where its model lives, one line each; missing inputs are an error."""
+    check_inputs(cfg)
     return [p.describe() for p in plan(cfg)]
 
 
 def run(cfg) -> RunPaths:
+    check_inputs(cfg)
     for stage, key in ENGINE_KEYS.items():
         if uses_vllm(stage, cfg):
             check_vllm_available(key)  # before any work, not hours later at the first generate stage

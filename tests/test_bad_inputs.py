@@ -52,3 +52,24 @@ def test_duplicate_ids_and_missing_prompts_in_eval_prompts_are_refused(tmp_path)
 def test_a_missing_local_pool_file_does_not_go_to_the_hub(tmp_path):
     with pytest.raises(SrlmError, match=r"nope\.jsonl: prompt pool file not found"):
         pool_prompts(compose(["recipe=smoke", f"prompts.pool={tmp_path / 'nope.jsonl'}"]))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.name=tiny-randm", "`model.name`: unknown model `tiny-randm`: did you mean `tiny-random`"),
+        ("model.name=./no-such-checkpoint", "`model.name`: no such model directory ./no-such-checkpoint"),
+        ("data.oasst=/no/such/messages.jsonl", "`data.oasst`: no such file /no/such/messages.jsonl"),
+        ("prompts.pool=./pool.jsonl", r"`prompts.pool`: no such file \./pool\.jsonl"),
+        ("eval.rewardbench=rb.parquet", r"`eval.rewardbench`: no such file rb\.parquet"),
+        ("eft.verdict_source=teacher", "`eft.teacher`: eft.verdict_source=teacher needs a teacher model"),
+    ],
+)
+def test_missing_inputs_stop_the_run_and_the_dry_run_before_any_work(tmp_path, override, message):
+    from srlm.driver import dry_run, run
+
+    cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", override])
+    for start in (dry_run, run):
+        with pytest.raises(SrlmError, match=f"missing input\\(s\\): {message}"):
+            start(cfg)
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,67 @@
+"""Inputs checked before any stage runs (and by `--dry-run`): every local data file and model directory a
+config names exists, and a model name that is a near miss of a built-in one is called out, not sent to the hub."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from srlm.config import enum_value
+from srlm.errors import SrlmError
+from srlm.models import EMBEDDED, TINY
+
+LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
+
+
+def looks_local(name: str) -> bool:
+    """A path rather than a hub id: a file suffix, or a start or depth no hub id has."""
+    return Path(name).suffix in LOCAL_SUFFIXES or name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def data_inputs(cfg) -> dict[str, str | None]:
+    """Config key -> file or hub id of every data input the run will read."""
+    inputs = {
+        "data.oasst": cfg.data.oasst,
+        "data.eval_prompts": cfg.data.eval_prompts,
+        "judge.template": cfg.judge.template,
+        "prompts.pool": cfg.prompts.pool if enum_value(cfg.prompts.source) == "pool" else None,
+        "eval.rewardbench": cfg.eval.rewardbench if cfg.eval.enabled else None,
+    }
+    if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "written":
+        inputs["data.verdicts"] = cfg.data.verdicts
+    return inputs
+
+
+def model_inputs(cfg) -> dict[str, str | None]:
+    models = {"model.name": cfg.model.name, "prompts.generator": cfg.prompts.generator}
+    if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "teacher":
+        models["eft.teacher"] = cfg.eft.teacher
+    if cfg.eval.evaluator not in ("seed", "self", "endpoint"):
+        models["eval.evaluator"] = cfg.eval.evaluator
+    return models
+
+
+def problems(cfg) -> list[str]:
+    found = []
+    for key, name in data_inputs(cfg).items():
+        if name and looks_local(name) and not Path(name).expanduser().is_file():
+            found.append(f"`{key}`: no such file {name}")
+    for key, name in model_inputs(cfg).items():
+        if not name or name in (EMBEDDED, TINY) or Path(name).expanduser().is_dir():
+            continue
+        if looks_local(name):
+            found.append(f"`{key}`: no such model directory {name}")
+        elif "/" not in name:
+            close = difflib.get_close_matches(name, [EMBEDDED, TINY], n=1, cutoff=0.75)
+            if close:
+                found.append(f"`{key}`: unknown model `{name}`: did you mean `{close[0]}`?")
+    if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "teacher" and not cfg.eft.teacher:
+        found.append("`eft.teacher`: eft.verdict_source=teacher needs a teacher model")
+    return found
+
+
+def check_inputs(cfg) -> None:
+    """Raise one error listing every missing input, before any work."""
+    found = problems(cfg)
+    if found:
+        raise SrlmError("missing input(s): " + "; ".join(found))
