@@ -223,7 +223,8 @@ def group_of(key: str) -> str:
 
 
 def _plotted(key: str) -> bool:
-    return not key.endswith("wall_s")  # timings are in the table, not plotted
+    """Timings are in the table; interval bounds (`.../interval/lo`) are drawn as bands around their figure."""
+    return not key.endswith("wall_s") and not re.search(r"interval(s?)(/|_)|/interval$|_interval/", key)
 
 
 class _Planner:
