@@ -2,7 +2,7 @@
 
 import pytest
 
-from srlm.config import compose
+from srlm.config import ROOT, compose
 from srlm.errors import SrlmError
 from srlm.io import read_jsonl
 from srlm.paths import RunPaths
@@ -14,7 +14,10 @@ from srlm.stages.prompts import excluded_prompts
 
 @pytest.fixture
 def seeded_run(tmp_path):
-    cfg = compose(["recipe=smoke", f"run_dir={tmp_path}", "eft.verdict_source=written"])
+    preferences = ROOT / "data" / "seed" / "preferences.jsonl"  # the default recipe's; smoke runs without it
+    cfg = compose(
+        ["recipe=smoke", f"run_dir={tmp_path}", "eft.verdict_source=written", f"eval.rewardbench={preferences}"]
+    )
     paths = RunPaths(tmp_path).iteration(0)
     paths.dir.mkdir(parents=True)
     eft.run(cfg, paths)
