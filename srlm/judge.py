@@ -29,6 +29,13 @@ def load_template(path: str, placeholders: tuple[str, ...] = ("{prompt}", "{resp
     missing = [ph for ph in placeholders if ph not in text]
     if missing:
         raise SrlmError(f"{p}: judge template lacks placeholder(s) {', '.join(missing)}")
+    for lineno, line in enumerate(text.splitlines(), 1):
+        unknown = [m for m in re.findall(r"\{[A-Za-z_]+\}", line) if m not in placeholders]
+        if unknown:
+            raise SrlmError(
+                f"{p}:{lineno}: unknown placeholder {unknown[0]} (this template takes {', '.join(placeholders)}; "
+                "it would reach the model as literal text)"
+            )
     return text
 
 

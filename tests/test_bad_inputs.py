@@ -73,3 +73,18 @@ def test_missing_inputs_stop_the_run_and_the_dry_run_before_any_work(tmp_path, o
         with pytest.raises(SrlmError, match=f"missing input\\(s\\): {message}"):
             start(cfg)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_template_with_an_unknown_placeholder_names_its_line(tmp_path):
+    path = tmp_path / "judge.txt"
+    path.write_text(
+        'Rate this.\nQuestion: {prompt}\nAnswer: {response}\nContext: {foo}\nJSON like {"a": 1} is fine.\n'
+    )
+    with pytest.raises(SrlmError, match=r"judge\.txt:4: unknown placeholder \{foo\}"):
+        load_template(str(path))
+
+
+def test_an_empty_prompt_in_the_pool_is_refused(tmp_path):
+    path = lines(tmp_path / "pool.jsonl", [{"prompt_id": "a", "prompt": "x y z"}, {"prompt_id": "b", "prompt": "  "}])
+    with pytest.raises(SrlmError, match=r"pool\.jsonl:2: empty prompt"):
+        pool_prompts(compose(["recipe=smoke", f"prompts.pool={path}"]))

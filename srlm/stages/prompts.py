@@ -64,6 +64,8 @@ def pool_prompts(cfg) -> list[dict]:
     for i, r in enumerate(rows):
         if pc.pool_field not in r:
             raise SrlmError(f"{pc.pool}:{i + 1}: no field `{pc.pool_field}` (set prompts.pool_field)")
+        if not isinstance(r[pc.pool_field], str) or not r[pc.pool_field].strip():
+            raise SrlmError(f"{pc.pool}:{i + 1}: empty prompt in `{pc.pool_field}`")
         prompt_id = str(r.get("prompt_id", r.get("id", f"pool-{i}")))
         if prompt_id in seen:
             raise SrlmError(f"{pc.pool}:{i + 1}: duplicate id {prompt_id!r} (candidates of two prompts would merge)")
