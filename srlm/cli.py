@@ -4,6 +4,8 @@ srlm run [--dry-run] [hydra overrides...]   run (or resume) a run, e.g. `srlm ru
 srlm status RUN_DIR                          what ran, with each stage's key metric
 srlm report RUN_DIR                          HTML page and PNG plots of the per-iteration metrics
 srlm eval MODEL --rewardbench FILE ...       evaluate any model (RewardBench v1/v2, win rates on a prompt set)
+srlm recipes                                 every recipe with its summary
+srlm config [--keys] [hydra overrides...]    the composed config (or every key with its default and help)
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from srlm.errors import SrlmError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="srlm", description="Self-rewarding language models by iterative DPO.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run_p = sub.add_parser("run", help="run or resume a run (hydra overrides follow)")
+    run_p = sub.add_parser(
+        "run",
+        help="run or resume a run (hydra overrides follow)",
+        epilog="Config keys: `srlm config --keys` lists every key with its default and help; `srlm config "
+        "recipe=NAME key=value` prints the composed config; `srlm recipes` lists the recipes.",
+    )
     run_p.add_argument("--dry-run", action="store_true", help="print every stage's launch command and exit")
     run_p.add_argument("overrides", nargs="*", help="hydra overrides, e.g. recipe=smoke run_dir=/tmp/x")
     st = sub.add_parser("status", help="show a run's stages and key metrics")
@@ -34,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--evaluator", default="self", help="win-rate judge: self (MODEL), endpoint, or a model")
     ev.add_argument("--out", type=Path, help="output directory (rows, eval.json); default evals/<model name>")
     ev.add_argument("overrides", nargs="*", help="hydra overrides, e.g. eval.backend=hf eval.judge_mode=sampled")
+    sub.add_parser("recipes", help="list the recipes")
+    cf = sub.add_parser("config", help="print the composed config, or every key with --keys")
+    cf.add_argument("--keys", action="store_true", help="every key with its default and help text")
+    cf.add_argument("overrides", nargs="*", help="hydra overrides, e.g. recipe=smoke")
     args, extra = parser.parse_known_args(argv)  # `srlm eval MODEL --flag x key=value`: overrides after flags
     if extra and args.command != "eval" or any(e.startswith("-") for e in extra):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -44,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args.overrides, args.dry_run)
         if args.command == "eval":
             return _eval(args)
+        if args.command in ("recipes", "config"):
+            print(_describe(args))
+            return 0
         if args.command == "status":
             from srlm.status import status_table
 
@@ -56,6 +70,19 @@ def main(argv: list[str] | None = None) -> int:
     except SrlmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _describe(args) -> str:
+    """`srlm recipes` and `srlm config`."""
+    from omegaconf import OmegaConf
+
+    from srlm.config import compose, key_help, recipe_names, recipe_summary
+
+    if args.command == "recipes":
+        return "\n".join(f"{name:<20} {recipe_summary(name)}" for name in recipe_names())
+    if args.keys:
+        return "\n".join(f"{key:<36} {default:<24} {text}" for key, default, text in key_help())
+    return OmegaConf.to_yaml(compose(args.overrides))
 
 
 def _eval(args) -> int:

@@ -361,6 +361,9 @@ def composition_error(message: str) -> str:
     """
     import difflib
 
+    missing_recipe = re.search(r"Could not find 'recipe/([^']+)'", message)
+    if missing_recipe:
+        return f"unknown recipe `{missing_recipe.group(1)}`; recipes: {', '.join(recipe_names())} (srlm recipes)"
     unknown = re.search(r"Could not override '([^']+)'", message)
     if not unknown:
         return message.splitlines()[0] if "Could not override" in message else message
@@ -369,6 +372,37 @@ def composition_error(message: str) -> str:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(f'`{k}`' for k in close)}?" if close else "see `srlm run --help` for keys"
     return f"unknown key `{key}`: {hint} (srlm/config.py lists every key)"
+
+
+def recipe_names() -> list[str]:
+    """Every recipe, as `recipe=` takes it (`smoke`, `llama3-8b/lora`, ...)."""
+    recipes = ROOT / "recipes"
+    return sorted(str(p.relative_to(recipes).with_suffix("")) for p in recipes.rglob("*.yaml"))
+
+
+def recipe_summary(name: str) -> str:
+    """The first line of a recipe's header comment."""
+    lines = (ROOT / "recipes" / f"{name}.yaml").read_text(encoding="utf-8").splitlines()
+    comments = [line.lstrip("# ").strip() for line in lines if line.startswith("#") and "@package" not in line]
+    return comments[0] if comments else ""
+
+
+def key_help() -> list[tuple[str, str, str]]:
+    """(dotted key, default, help) of every schema key, from the dataclasses' help metadata."""
+    import dataclasses
+
+    rows = []
+
+    def walk(cls, prefix: str) -> None:
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            if dataclasses.is_dataclass(default):
+                walk(type(default), f"{prefix}{f.name}.")
+            else:
+                rows.append((f"{prefix}{f.name}", str(getattr(default, "value", default)), f.metadata.get("help", "")))
+
+    walk(SrlmConfig, "")
+    return rows
 
 
 def flat_keys(node, prefix: str = ""):

@@ -108,3 +108,24 @@ def test_paper_recipe_dry_run_prints_distributed_commands(tmp_path):
     cfg = compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])
     lines = dry_run(cfg)
     assert any("dpo" in line and "accelerate launch" in line for line in lines)
+
+
+def test_an_unknown_recipe_lists_every_recipe_including_those_in_folders():
+    with pytest.raises(SrlmError, match=r"unknown recipe `nope`; recipes: llama2-70b/paper, llama3-8b/lora, smoke"):
+        compose(["recipe=nope"])
+
+
+def test_recipes_and_keys_are_discoverable_from_the_command_line(capsys):
+    from srlm.cli import main
+
+    assert main(["recipes"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert listed == ["llama2-70b/paper", "llama3-8b/lora", "smoke", "smollm2-135m/cpu"]
+    assert main(["config", "--keys"]) == 0
+    keys = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    composed = OmegaConf.to_container(compose(["recipe=smoke"]))
+    leaves = [f"{group}.{k}" for group, v in composed.items() if isinstance(v, dict) for k in v if k != "tiny"]
+    missing = [k for k in leaves if k not in keys and not k.startswith("model.lora")]
+    assert not missing and "Peak learning rate" in keys["dpo.learning_rate"]
+    assert main(["config", "recipe=smoke", "dpo.beta=0.3"]) == 0
+    assert OmegaConf.create(capsys.readouterr().out).dpo.beta == 0.3
