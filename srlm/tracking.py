@@ -114,7 +114,7 @@ def _init_wandb(cfg, manifest, config_dict):
         if manifest is not None:
             manifest.data["wandb_run_id"] = run_id
             manifest.save()
-    run = wandb.init(
+    init = dict(
         project=cfg.logger.project,
         entity=cfg.logger.entity,
         name=cfg.name,
@@ -124,6 +124,7 @@ def _init_wandb(cfg, manifest, config_dict):
         dir=str(Path(cfg.run_dir).resolve()),
         config=config_dict,
     )
+    run = _init_when_free(wandb, init)
     # Globs by prefix: keys matching two globs would get either step metric (wandb picks no fixed one).
     run.define_metric("iteration")
     for prefix in (*dict.fromkeys(BASELINE_SEED_STAGES + LOOP_STAGES), "samples"):
@@ -131,6 +132,28 @@ def _init_wandb(cfg, manifest, config_dict):
     run.define_metric(TRAIN_STEP)
     run.define_metric("train/*", step_metric=TRAIN_STEP)
     return run
+
+
+def _init_when_free(wandb, init: dict, wait_s: float = 120.0):
+    """`wandb.init`, waiting while a killed driver's wandb service still holds the run id ("run ID ... is in use").
+
+    wandb's service process outlives a SIGKILLed driver until it notices its parent is gone; resuming at once
+    would otherwise fail on a run that is only being cleaned up.
+    """
+    deadline = time.time() + wait_s
+    delay = 2.0
+    while True:
+        try:
+            return wandb.init(**init)
+        except Exception as e:  # noqa: BLE001 - wandb raises its own error types here
+            if "is in use" not in str(e) or time.time() > deadline:
+                raise
+            print(
+                f"[srlm] wandb run {init['id']} is still held by a stopped driver's wandb service; retrying",
+                flush=True,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
 
 
 # ------------------------------------------------------------------------------------ per-step trainer logs
