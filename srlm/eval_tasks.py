@@ -211,10 +211,16 @@ def rewardbench_pairwise(cfg, rows: EvalRows, evaluator, pairs: list[dict]) -> d
 def pair_logprobs(cfg, rows: EvalRows, engine, pairs: list[dict], name: str) -> dict[str, tuple[float, int]]:
     """log pi(response | prompt) and token count of every chosen and rejected response."""
     items = [
-        {"id": f"{p['id']}|{side}", "prompt": engine.chat(p["prompt"]), "response": p[side]}
+        {"id": f"{p['id']}|{side}", "prompt": p["prompt"], "response": p[side]}
         for p in pairs
         for side in ("chosen", "rejected")
     ]
+    return logprobs(cfg, rows, engine, items, name)
+
+
+def logprobs(cfg, rows: EvalRows, engine, items: list[dict], name: str) -> dict[str, tuple[float, int]]:
+    """log pi(response | chat(prompt)) and token count of each item (`id`, `prompt`, `response`)."""
+    items = [{**it, "prompt": engine.chat(it["prompt"])} for it in items]
 
     def process(batch, seeds):
         scored = engine.sequence_logprobs([it["prompt"] for it in batch], [it["response"] for it in batch])
@@ -280,12 +286,6 @@ def rewardbench2(cfg, rows: EvalRows, evaluator, best_of_n: list[dict]) -> dict:
     return metrics.rewardbench2_scores(best_of_n_judged(best_of_n, scores.get), seed=rows.seed)
 
 
-def rewardbench2_logprobs(cfg, rows: EvalRows, engine, best_of_n: list[dict], name: str) -> dict[str, float]:
-    """Mean token log-prob of every RewardBench 2 completion under the engine's model."""
-    items = [{**it, "prompt": engine.chat(it["prompt"])} for it in completions(best_of_n)]
-
-    def process(batch, seeds):
-        scored = engine.sequence_logprobs([it["prompt"] for it in batch], [it["response"] for it in batch])
-        return [{"row_id": it["id"], "item": it["id"], "logp": lp, "tokens": n} for it, (lp, n) in zip(batch, scored)]
-
-    return {r["item"]: (r["logp"], r["tokens"]) for r in batched(cfg, rows, name, items, process)}
+def rewardbench2_logprobs(cfg, rows: EvalRows, engine, best_of_n: list[dict], name: str) -> dict:
+    """log pi and token count of every RewardBench 2 completion under the engine's model."""
+    return logprobs(cfg, rows, engine, completions(best_of_n), name)
