@@ -10,6 +10,7 @@ import time
 
 from omegaconf import OmegaConf
 
+from srlm import outputs
 from srlm.config import changed_keys, config_hash, enum_value, to_container
 from srlm.engine.vllm import check_vllm_available
 from srlm.errors import SrlmError
@@ -61,21 +62,26 @@ def sample_rows(ipaths, n: int) -> list[dict]:
     ]
 
 
+def changed_since_start(cfg, paths: RunPaths) -> list[str]:
+    """Config keys that differ from the run directory's `config.yaml` (none for a new run)."""
+    if not paths.config.exists():
+        return []
+    old = OmegaConf.to_container(OmegaConf.load(paths.config))
+    return [k for k in changed_keys(old, to_container(cfg)) if k.split(".")[0] not in IGNORED_ON_RESUME]
+
+
 def prepare_run_dir(cfg) -> tuple[RunPaths, Manifest]:
     """Create the run directory or check that a resumed run has the same config."""
     paths = RunPaths(cfg.run_dir)
     new = to_container(cfg)
+    changed = changed_since_start(cfg, paths)
     if paths.config.exists():
-        old = OmegaConf.to_container(OmegaConf.load(paths.config))
-        changed = [k for k in changed_keys(old, new) if k.split(".")[0] not in IGNORED_ON_RESUME]
         if changed and not cfg.resume.allow_config_change:
             raise SrlmError(
                 f"{paths.config}: the run exists with a different config; changed keys: {', '.join(changed)}. "
                 "Use the same overrides to resume, a new run_dir, or resume.allow_config_change=true "
                 "(the change then applies from the next stage on)."
             )
-    else:
-        changed = []
     paths.root.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(OmegaConf.create(new))
     if not paths.config.exists() or paths.config.read_text(encoding="utf-8") != text:
@@ -112,8 +118,26 @@ def dry_run(cfg) -> list[str]:
     return [p.describe() for p in plan(cfg)]
 
 
+def stage_problems(paths: RunPaths, manifest: Manifest, t: int, stage: str) -> list[str]:
+    """What is missing or changed among a finished stage's recorded outputs."""
+    return outputs.problems(paths.root, manifest.stage(t, stage).get("outputs", {}))
+
+
+def is_finished(cfg) -> bool:
+    """Every planned stage done with its outputs as it left them, under the same config: nothing to do."""
+    paths = RunPaths(cfg.run_dir)
+    if not paths.manifest.is_file() or changed_since_start(cfg, paths):
+        return False
+    manifest = Manifest.load(paths.manifest)
+    planned = list(planned_stages(cfg))
+    return all(manifest.is_done(t, stage) and not stage_problems(paths, manifest, t, stage) for t, stage in planned)
+
+
 def run(cfg) -> RunPaths:
     check_inputs(cfg)
+    if is_finished(cfg):  # writes nothing, so a finished run on read-only storage can be started again
+        print(f"[srlm] {cfg.run_dir}: every stage is done; nothing to do (srlm status / srlm report to read it)")
+        return RunPaths(cfg.run_dir)
     for stage, key in ENGINE_KEYS.items():
         if uses_vllm(stage, cfg):
             check_vllm_available(key)  # before any work, not hours later at the first generate stage
@@ -127,21 +151,33 @@ def run(cfg) -> RunPaths:
 def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
     """Run every planned stage not yet done, in order, recording each in the manifest."""
     logger = MetricsLogger(paths.metrics, cfg, manifest, to_container(cfg))
+    inputs_redone = False  # an earlier stage was redone and wrote other outputs than the later stages read
     try:
         for t, stage in planned_stages(cfg):
+            previous = None
             if manifest.is_done(t, stage):
-                continue
+                changed = stage_problems(paths, manifest, t, stage)
+                if not changed and not inputs_redone:
+                    continue
+                previous = manifest.stage(t, stage).get("outputs", {})
+                why = ", ".join(changed) or "an earlier stage was redone with other outputs"
+                kept = outputs.set_aside(paths.root, list(previous), f"iteration_{t}-{stage}")
+                print(f"[srlm] iteration {t}: {stage} is redone: {why}" + (f" (old files: {kept})" if kept else ""))
             ipaths = paths.iteration(t)
             ipaths.dir.mkdir(parents=True, exist_ok=True)
             print(f"[srlm] iteration {t}: {stage}", flush=True)
             manifest.set_stage(t, stage, "running")
             start = time.time()
+            before = outputs.snapshot(paths.root)
             try:
                 metrics = launch(stage, cfg, ipaths)
             except BaseException as e:
                 manifest.set_stage(t, stage, "failed", error=str(e).splitlines()[0] if str(e) else type(e).__name__)
                 raise
             metrics["wall_s"] = round(time.time() - start, 2)
+            written = outputs.record(paths.root, outputs.written_since(before, paths.root))
+            inputs_redone |= previous is not None and written != previous
+            manifest.claim_outputs(t, stage, written)
             manifest.set_stage(t, stage, "done", metrics=metrics)
             logger.log(t, stage, metrics)
             if stage in TRAINING_STAGES:

@@ -48,5 +48,15 @@ class Manifest:
         entry.update(extra)
         self.save()
 
+    def claim_outputs(self, t: int, stage: str, outputs: dict[str, str]) -> None:
+        """Record `outputs` as this stage's, removing them from any other stage's record (a file rewritten by a
+        later stage is checked as that stage's output)."""
+        for it in self.data["iterations"].values():
+            for entry in it.values():
+                for rel in outputs:
+                    entry.get("outputs", {}).pop(rel, None)
+        self.data["iterations"][str(t)][stage]["outputs"] = outputs
+        self.save()
+
     def iterations(self) -> list[int]:
         return sorted(int(t) for t in self.data["iterations"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlm.driver import HEADLINE
+from srlm.driver import HEADLINE, stage_problems
 from srlm.errors import SrlmError
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
@@ -30,7 +30,7 @@ def status_table(run_dir: Path) -> str:
     m = Manifest.load(paths.manifest)
     running = is_running(paths.root)
     lines = [f"run {paths.root}  (config {m.data.get('config_hash')}, wandb {m.data.get('wandb_run_id') or '-'})"]
-    header = f"{'iter':<5} {'stage':<12} {'status':<8} {'wall_s':>8}  key metrics"
+    header = f"{'iter':<5} {'stage':<12} {'status':<11} {'wall_s':>8}  key metrics"
     lines += [header, "-" * len(header)]
     for t in m.iterations():
         for stage in stages_of(t, sft_baseline=True):  # stages a run did not plan have no entry
@@ -44,6 +44,9 @@ def status_table(run_dir: Path) -> str:
             if entry.get("status") == "failed":
                 shown = f"error: {entry.get('error', '')}"
             if state == "running" and not running:
-                state, shown = "stopped", "its driver is gone (killed?); run the same command to resume"
-            lines.append(f"{t:<5} {stage:<12} {state:<8} {_fmt(metrics.get('wall_s')):>8}  {shown}")
+                state, shown = "interrupted", "its driver is gone (killed?); run the same command to resume"
+            changed = stage_problems(paths, m, t, stage) if state == "done" else []
+            if changed:
+                state, shown = "changed", f"{', '.join(changed)}: the next run redoes this stage"
+            lines.append(f"{t:<5} {stage:<12} {state:<11} {_fmt(metrics.get('wall_s')):>8}  {shown}")
     return "\n".join(lines)

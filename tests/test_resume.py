@@ -1,5 +1,7 @@
 """Kill a run (SIGKILL) in the middle of generate, judge and dpo, resume it, and compare with an unbroken run."""
 
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import conftest
 import pytest
 
 from srlm.io import read_jsonl
+from srlm.status import status_table
 
 ARGS = [
     "recipe=smoke",
@@ -72,3 +75,55 @@ def test_kill_from_outside_at_any_moment_then_resume(tmp_path, unbroken):
     resumed = srlm_run(tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert pairs_of(tmp_path) == pairs_of(unbroken)
+
+
+def copy_of(run_dir, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy, symlinks=True)
+    return copy
+
+
+def every_file(run_dir):
+    """Relative path -> (bytes, mtime) of every file, hidden ones included."""
+    return {p.relative_to(run_dir): (p.read_bytes(), p.stat().st_mtime_ns) for p in run_dir.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_a_deleted_finished_file_is_redone_and_what_came_after_stands(tmp_path, unbroken):
+    run_dir = copy_of(unbroken, tmp_path)
+    (run_dir / "iteration_1" / "pairs.jsonl").unlink()
+    weights = run_dir / "iteration_1" / "dpo" / "model" / "model.safetensors"
+    weights_mtime = weights.stat().st_mtime_ns
+    shown = status_table(run_dir)
+    assert re.search(r"1 +pairs +changed .*iteration_1/pairs\.jsonl missing: the next run redoes this stage", shown)
+    resumed = srlm_run(run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "iteration 1: pairs is redone: iteration_1/pairs.jsonl missing" in resumed.stdout
+    assert pairs_of(run_dir) == pairs_of(unbroken)
+    assert weights.stat().st_mtime_ns == weights_mtime  # same pairs: the DPO model after them stands
+    assert " changed " not in status_table(run_dir)
+
+
+@pytest.mark.slow
+def test_a_line_appended_to_a_finished_file_is_set_aside_and_the_stage_redone(tmp_path, unbroken):
+    run_dir = copy_of(unbroken, tmp_path)
+    judgments = run_dir / "iteration_2" / "judgments.jsonl"
+    with open(judgments, "a") as f:
+        f.write("garbage\n")
+    resumed = srlm_run(run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "iteration 2: judge is redone: iteration_2/judgments.jsonl changed" in resumed.stdout
+    assert read_jsonl(judgments) == read_jsonl(unbroken / "iteration_2" / "judgments.jsonl")
+    (kept,) = (run_dir / "set_aside").glob("*-iteration_2-judge/iteration_2/judgments.jsonl")
+    assert kept.read_text().endswith("garbage\n")
+    assert pairs_of(run_dir) == pairs_of(unbroken)
+
+
+@pytest.mark.slow
+def test_a_finished_run_started_again_writes_nothing(tmp_path, unbroken):
+    run_dir = copy_of(unbroken, tmp_path)
+    before = every_file(run_dir)
+    again = srlm_run(run_dir)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "every stage is done; nothing to do" in again.stdout
+    assert every_file(run_dir) == before

@@ -1,4 +1,4 @@
-"""The run directory: one driver at a time, a stage whose driver died shown as stopped, files others can read."""
+"""The run directory: one driver at a time, a stage whose driver died shown as interrupted, files others can read."""
 
 import os
 import stat
@@ -27,10 +27,10 @@ def test_a_second_driver_on_the_same_run_dir_is_refused_before_touching_it(tmp_p
     RunLock(tmp_path).acquire().release()  # free again once released
 
 
-def test_a_running_stage_whose_driver_is_gone_shows_as_stopped(tmp_path):
+def test_a_running_stage_whose_driver_is_gone_shows_as_interrupted(tmp_path):
     _, manifest = prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
     manifest.set_stage(0, "eft", "running")
-    assert "stopped" in status_table(tmp_path) and "running" not in status_table(tmp_path).split("\n", 3)[-1]
+    assert "interrupted" in status_table(tmp_path) and "running" not in status_table(tmp_path).split("\n", 3)[-1]
     lock = RunLock(tmp_path).acquire()
     try:
         assert " running " in status_table(tmp_path)
