@@ -96,6 +96,9 @@ class DataConfig:
         "JSONL of written verdicts keyed by message_id (EFT source `written`).",
     )
     eval_prompts: str = _f("${srlm_root:}/data/seed/eval_prompts.jsonl", "Held-out prompts for win rates.")
+    max_prompt_tokens: int = _f(
+        2048, "Pool and eval prompts longer than this (model tokens) are left out, counted in the stage's metrics."
+    )
 
 
 @dataclass
@@ -461,7 +464,7 @@ POSITIVE = (
     "sft.save_steps", "sft.logging_steps", "dpo.per_device_train_batch_size", "dpo.gradient_accumulation_steps",
     "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
-    "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency",
+    "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
 )  # fmt: skip
 UNIT_INTERVAL = (
     "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",

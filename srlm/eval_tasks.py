@@ -15,6 +15,8 @@ from srlm.batches import run_batches
 from srlm.io import RowWriter
 from srlm.judge import mean_scores
 from srlm.length_control import length_controlled_win_rate
+from srlm.models import load_tokenizer
+from srlm.prompt_sets import report_too_long, too_long
 from srlm.seeds import derive_seed
 
 
@@ -24,6 +26,14 @@ class EvalRows:
 
     dir: Path
     seed: int
+
+
+def within_prompt_limit(cfg, prompts: list[dict], model: str, name: str) -> tuple[list[dict], int]:
+    """The prompts within `data.max_prompt_tokens` of `model`'s tokenizer, and how many were left out."""
+    tokenizer = load_tokenizer(model)
+    kept = [p for p in prompts if not too_long(p["prompt"], tokenizer, cfg.data.max_prompt_tokens)]
+    report_too_long(name, len(prompts) - len(kept), cfg.data.max_prompt_tokens)
+    return kept, len(prompts) - len(kept)
 
 
 def batched(cfg, rows: EvalRows, name: str, items, process, rows_per_item: int = 1, key=None) -> list[dict]:

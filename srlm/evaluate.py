@@ -38,6 +38,7 @@ from srlm.eval_tasks import (
     rewardbench2,
     rewardbench2_logprobs,
     win_rate_against,
+    within_prompt_limit,
 )
 from srlm.evaluation import EndpointEvaluator, Evaluator
 from srlm.io import write_json
@@ -109,6 +110,7 @@ def evaluate(
         random.Random(cfg.seed).shuffle(pairs)
         pairs = pairs[: cfg.eval.rewardbench_max]
     prompts = load_prompt_set(prompts_source) if prompts_source else []
+    prompts, too_long = within_prompt_limit(cfg, prompts, path, prompts_source) if prompts else ([], 0)
     if against == "reference" and any(p["reference"] is None for p in prompts):
         raise SrlmError(f"{prompts_source}: --against reference needs a reference output (`output`) on every row")
     check_out_dir(
@@ -120,7 +122,7 @@ def evaluate(
         ),
     )  # fmt: skip
     rows = EvalRows(out, derive_seed(cfg.seed, "srlm-eval"))
-    result: dict = {"model": path}
+    result: dict = {"model": path, "prompts_too_long": too_long}
     theirs = answers_to_beat(cfg, rows, prompts, against) if prompts else []
     mode = enum_value(cfg.eval.judge_mode)
     with open_engine(cfg, path, cfg.eval.backend) as engine:

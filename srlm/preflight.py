@@ -60,8 +60,32 @@ def problems(cfg) -> list[str]:
     return found
 
 
+def read_local_inputs(cfg) -> None:
+    """Read every local data file the run will use, so a bad row stops it now (file:line), not after hours."""
+    from srlm.eval_sets import is_rewardbench2, load_best_of_n, load_preference_pairs, load_prompt_set, read_rows
+    from srlm.io import read_jsonl
+    from srlm.judge import load_template
+    from srlm.oasst import load_messages
+    from srlm.stages.prompts import pool_prompts
+
+    readers = {
+        "data.oasst": lambda path: load_messages(path, cfg.data.oasst_split),
+        "data.eval_prompts": load_prompt_set,
+        "judge.template": load_template,
+        "prompts.pool": lambda path: pool_prompts(cfg),
+        "data.verdicts": read_jsonl,
+        "eval.rewardbench": lambda path: (
+            load_best_of_n if is_rewardbench2(read_rows(path, "filtered", "RewardBench")) else load_preference_pairs
+        )(path),
+    }
+    for key, name in data_inputs(cfg).items():
+        if name and Path(name).expanduser().is_file():
+            readers[key](name)
+
+
 def check_inputs(cfg) -> None:
-    """Raise one error listing every missing input, before any work."""
+    """Raise one error listing every missing input, then one for the first bad row, before any work."""
     found = problems(cfg)
     if found:
         raise SrlmError("missing input(s): " + "; ".join(found))
+    read_local_inputs(cfg)

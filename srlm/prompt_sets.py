@@ -10,6 +10,18 @@ def normalize(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def too_long(prompt: str, tokenizer, limit: int) -> bool:
+    """Whether `prompt` is over `limit` tokens (no tokenizer needed when it has fewer bytes than that)."""
+    if len(prompt.encode("utf-8")) < limit:  # a token covers at least one byte
+        return False
+    return len(tokenizer(prompt, add_special_tokens=False)["input_ids"]) > limit
+
+
+def report_too_long(name: str, n: int, limit: int) -> None:
+    if n:
+        print(f"[srlm] {name}: {n} prompt(s) longer than data.max_prompt_tokens={limit} tokens left out", flush=True)
+
+
 def training_prompts(run: RunPaths, upto: int) -> set[str]:
     """Normalized prompts of the IFT/EFT training data and of the loop's prompts up to iteration `upto`."""
     seen: set[str] = set()

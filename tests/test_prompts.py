@@ -160,3 +160,30 @@ def test_near_duplicate_index_edges():
     ).is_near_duplicate("a")
     with pytest.raises(ValueError, match="threshold"):
         NearDuplicateIndex(1.5)
+
+
+def test_pool_and_eval_prompts_over_the_token_limit_are_left_out_and_counted(tmp_path, capsys):
+    import json
+
+    from srlm.config import compose
+    from srlm.eval_tasks import within_prompt_limit
+    from srlm.paths import RunPaths
+    from srlm.stages import current_model
+    from srlm.stages.prompts import from_pool
+
+    limit = 40
+    huge = "tell me everything " * 100_000  # 1.9 MB
+    rows = [{"prompt_id": f"p{i}", "prompt": f"Question number {i} about tides?"} for i in range(6)]
+    rows[2]["prompt"] = huge
+    rows[4]["prompt"] = "word " * (limit + 1)  # just over: fewer bytes would fit without a tokenizer
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = compose(
+        ["recipe=smoke", f"prompts.pool={pool}", "prompts.per_iteration=4", f"data.max_prompt_tokens={limit}"]
+    )
+    chosen, stats = from_pool(cfg, RunPaths(tmp_path).iteration(0), set())
+    assert stats["too_long"] == 2 and len(chosen) == 4
+    assert all(len(p["prompt"]) < 100 for p in chosen)
+    assert "2 prompt(s) longer than data.max_prompt_tokens=40 tokens left out" in capsys.readouterr().out
+    kept, left_out = within_prompt_limit(cfg, rows, current_model(cfg, RunPaths(tmp_path).iteration(0)), "set")
+    assert left_out == 2 and [p["prompt_id"] for p in kept] == ["p0", "p1", "p3", "p5"]

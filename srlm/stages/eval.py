@@ -31,6 +31,7 @@ from srlm.eval_tasks import (
     responses,
     rewardbench,
     win_rate_against,
+    within_prompt_limit,
 )
 from srlm.evaluation import Evaluator, make_evaluator
 from srlm.io import read_jsonl, write_json
@@ -111,11 +112,11 @@ def run(cfg, paths) -> dict:
     """Each model is held by one engine at a time: M (this iteration's), then M_t (reference), then the evaluator."""
     new_model = str(paths.model)
     training = training_prompts(paths.run, upto=paths.t)
-    prompts = eval_prompts(cfg, paths)
+    prompts, too_long = within_prompt_limit(cfg, eval_prompts(cfg, paths), new_model, cfg.data.eval_prompts)
     check_no_overlap(cfg.data.eval_prompts, [p["prompt"] for p in prompts], training)
     pairs = rewardbench_pairs(cfg, training) if cfg.eval.rewardbench else []
     mode = enum_value(cfg.eval.judge_mode)
-    result: dict = {"iteration": paths.t, "model": new_model}
+    result: dict = {"iteration": paths.t, "model": new_model, "eval_prompts_too_long": too_long}
     rows = eval_rows(cfg, paths)
     with open_engine(cfg, new_model, cfg.eval.backend) as engine:
         ours = responses(cfg, rows, engine, prompts)

@@ -18,10 +18,10 @@ from srlm.errors import SrlmError
 from srlm.eval_sets import load_prompt_set, read_rows
 from srlm.io import read_jsonl, write_jsonl
 from srlm.judge import fill
-from srlm.models import resolve_model
+from srlm.models import load_tokenizer, resolve_model
 from srlm.near_duplicates import NearDuplicateIndex
 from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
-from srlm.prompt_sets import normalize, training_prompts
+from srlm.prompt_sets import normalize, report_too_long, too_long, training_prompts
 from srlm.seeds import derive_seed
 from srlm.stages import current_model, main, stage_seed
 
@@ -79,13 +79,30 @@ def from_pool(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     random.Random(cfg.seed).shuffle(pool)  # one fixed order for the whole run; iterations take successive slices
     fresh = [p for p in pool if normalize(p["prompt"]) not in excluded]
     unique = list({normalize(p["prompt"]): p for p in fresh}.values())
-    chosen = unique[: cfg.prompts.per_iteration]
+    chosen, skipped = fitting_prompts(cfg, paths, unique)
     if not chosen:
         raise SrlmError(
             f"iteration {paths.t}: the prompt pool ({cfg.prompts.pool or cfg.data.oasst}) has no unused prompt left "
             f"({len(pool)} in the pool); add prompts or use prompts.source=self_instruct"
         )
-    return [{**p, "source": "pool"} for p in chosen], {"pool_size": len(pool), "pool_unused": len(unique)}
+    stats = {"pool_size": len(pool), "pool_unused": len(unique), "too_long": skipped}
+    return [{**p, "source": "pool"} for p in chosen], stats
+
+
+def fitting_prompts(cfg, paths, pool: list[dict]) -> tuple[list[dict], int]:
+    """The first `prompts.per_iteration` prompts of `pool` within `data.max_prompt_tokens`, and how many were not."""
+    limit = cfg.data.max_prompt_tokens
+    tokenizer = load_tokenizer(current_model(cfg, paths))
+    chosen, skipped = [], 0
+    for p in pool:
+        if len(chosen) == cfg.prompts.per_iteration:
+            break
+        if too_long(p["prompt"], tokenizer, limit):
+            skipped += 1
+        else:
+            chosen.append(p)
+    report_too_long(f"iteration {paths.t}: prompts.pool", skipped, limit)
+    return chosen, skipped
 
 
 def keep_instruction(text: str, kept: NearDuplicateIndex | list[str], excluded: set[str], pc) -> str | None:
