@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     st.add_argument("run_dir")
     rp = sub.add_parser("report", help="write an HTML report with plots")
     rp.add_argument("run_dir")
+    rp.add_argument("--out", type=Path, help="output directory (default RUN_DIR/report; e.g. for a read-only run)")
     ev = sub.add_parser("eval", help="evaluate any model: RewardBench v1/v2 files, win rates on a prompt set")
     ev.add_argument("model", help="hub id, checkpoint dir, a run's iteration dir, or smollm2-135m-instruct")
     ev.add_argument("--rewardbench", help="RewardBench v1 (filtered) or RewardBench 2 file, or a hub id")
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         from srlm.report import write_report
 
-        print(f"report written to {write_report(args.run_dir)}")
+        print(f"report written to {write_report(args.run_dir, out=args.out)}")
         return 0
     except SrlmError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -19,9 +19,10 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from srlm.errors import SrlmError
+from srlm.resources import conf_dir, recipes_dir, root
 
-ROOT = Path(__file__).resolve().parent.parent
-CONF_DIR = ROOT / "conf"
+ROOT = root()  # the checkout's root, or the installed package's `srlm/_root` (srlm/resources.py)
+CONF_DIR = conf_dir()
 
 
 def _f(default: Any, help: str) -> Any:  # noqa: A002 - mirrors dataclasses' metadata={"help": ...}
@@ -324,9 +325,9 @@ def register_configs() -> None:
 
 
 def register_resolvers() -> None:
-    """`${srlm_root:}`: the checkout's root, so configs can name shipped files wherever it lives."""
+    """`${srlm_root:}`: the checkout's root, or an installed copy's `srlm/_root`: configs name shipped files by it."""
     if not OmegaConf.has_resolver("srlm_root"):
-        OmegaConf.register_new_resolver("srlm_root", lambda: str(ROOT))
+        OmegaConf.register_new_resolver("srlm_root", lambda: str(root()))
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
@@ -379,13 +380,13 @@ def composition_error(message: str) -> str:
 
 def recipe_names() -> list[str]:
     """Every recipe, as `recipe=` takes it (`smoke`, `llama3-8b/lora`, ...)."""
-    recipes = ROOT / "recipes"
-    return sorted(str(p.relative_to(recipes).with_suffix("")) for p in recipes.rglob("*.yaml"))
+    recipes = recipes_dir()
+    return sorted(p.relative_to(recipes).with_suffix("").as_posix() for p in recipes.rglob("*.yaml"))
 
 
 def recipe_summary(name: str) -> str:
     """The first line of a recipe's header comment."""
-    lines = (ROOT / "recipes" / f"{name}.yaml").read_text(encoding="utf-8").splitlines()
+    lines = (recipes_dir() / f"{name}.yaml").read_text(encoding="utf-8").splitlines()
     comments = [line.lstrip("# ").strip() for line in lines if line.startswith("#") and "@package" not in line]
     return comments[0] if comments else ""
 

@@ -502,19 +502,26 @@ class Report:
         return [f.title for f, _ in self.figures]
 
 
-def make_report(run_dir: str | Path) -> Report:
-    """Write `<run_dir>/report/index.html` and one PNG per figure; returns the page and the figures drawn."""
+def make_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
+    """Write `index.html` and one PNG per figure into `out` (default `<run_dir>/report/`); the page and figures."""
     paths = RunPaths(Path(run_dir))
     data = collect_run(paths.root)
-    plots = write_plots(plan_figures(data), paths.report_dir)
-    index = paths.report_dir / "index.html"
+    out = Path(out) if out else paths.report_dir
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SrlmError(f"{out}: cannot be written ({e.strerror}); give another directory with --out") from None
+    plots = write_plots(plan_figures(data), out)
+    index = out / "index.html"
     atomic_write_text(index, render_html(paths.root.resolve().name, plots, data.series))
     return Report(index, plots)
 
 
-def write_report(run_dir: str | Path, echo: Callable[[str], None] | None = print) -> Path:
+def write_report(
+    run_dir: str | Path, echo: Callable[[str], None] | None = print, out: str | Path | None = None
+) -> Path:
     """`make_report`, printing the figures drawn (one line each) through `echo` unless it is None."""
-    report = make_report(run_dir)
+    report = make_report(run_dir, out)
     if echo is not None:
         echo(f"{len(report.figures)} figure(s):")
         for figure, path in report.figures:

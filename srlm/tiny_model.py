@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from srlm.models import CHATML_TEMPLATE, TINY, cache_root, save_checkpoint
+from srlm.resources import root
 
 
 def tiny_checkpoint(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128) -> Path:
@@ -91,7 +92,7 @@ def bpe_tokenizer(vocab_size: int = 600):
 
     from srlm.io import read_jsonl
 
-    seed_messages = Path(__file__).resolve().parent.parent / "data" / "seed" / "messages.jsonl"
+    seed_messages = root() / "data" / "seed" / "messages.jsonl"
     texts = [m["text"] for m in read_jsonl(seed_messages)]
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)

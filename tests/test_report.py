@@ -240,3 +240,15 @@ def test_write_report_escapes_html(tmp_path):
 def test_missing_metrics_raises(tmp_path):
     with pytest.raises(SrlmError, match="metrics.jsonl"):
         write_report(tmp_path)
+
+
+def test_report_goes_where_out_says_and_an_unwritable_place_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    _make_run(run)
+    index = write_report(run, echo=None, out=tmp_path / "elsewhere")
+    assert index == tmp_path / "elsewhere" / "index.html" and index.exists()
+    assert not (run / "report").exists()  # a finished run on read-only storage is only read
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SrlmError, match=r"file/report: cannot be written \(Not a directory\); give another"):
+        write_report(run, echo=None, out=tmp_path / "file" / "report")
