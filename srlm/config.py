@@ -345,7 +345,7 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             cfg = hydra_compose(config_name="config", overrides=list(overrides))
         OmegaConf.resolve(cfg)
     except (HydraException, OmegaConfBaseException) as e:
-        raise SrlmError(f"invalid configuration: {composition_error(str(e))}") from None
+        raise SrlmError(f"invalid configuration: {composition_error(str(e), e.__cause__)}") from None
     except AssertionError:  # omegaconf, setting a key under a null block (model.lora.r with model.lora null)
         nested = [o.split("=", 1)[0].lstrip("+") for o in overrides if o.split("=", 1)[0].count(".") > 1]
         raise SrlmError(
@@ -353,29 +353,45 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
             f"config; choose a config group that has it first (model.lora: model=llama3-8b-lora, or a model file "
             f"of your own with a `lora:` block)"
         ) from None
+    check_known_keys(cfg)
     validate(cfg)
     return cfg
 
 
-def composition_error(message: str) -> str:
+def check_known_keys(cfg: DictConfig) -> None:
+    """Refuse keys the schema lacks (`+dpo.learning_rat=...` adds one that nothing would read)."""
+    known = set(flat_keys(OmegaConf.structured(SrlmConfig)))
+    extra = [k for k in flat_keys(cfg) if k not in known and not any(k.startswith(f"{p}.") for p in known)]
+    if extra:
+        raise SrlmError(f"invalid configuration: {unknown_key_message(extra[0])}")
+
+
+def unknown_key_message(key: str) -> str:
+    import difflib
+
+    known = list(flat_keys(OmegaConf.structured(SrlmConfig)))
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(f'`{k}`' for k in close)}?" if close else "see `srlm config --keys`"
+    return f"unknown key `{key}`: {hint} (srlm/config.py lists every key)"
+
+
+def composition_error(message: str, cause: BaseException | None = None) -> str:
     """Hydra's message, with its `+key` advice for an unknown key replaced by the schema's closest keys.
 
     `+key=value` would add the misspelt key to the config, where nothing reads it: the run would go on
     with the default silently.
     """
-    import difflib
 
+    merging = re.match(r"Error merging override (\S+?)=", message)
+    if merging and cause is not None:  # the key, then omegaconf's reason: "Value 'four' ... converted to Integer"
+        return f"`{merging.group(1)}`: {str(cause).splitlines()[0]}"
     missing_recipe = re.search(r"Could not find 'recipe/([^']+)'", message)
     if missing_recipe:
         return f"unknown recipe `{missing_recipe.group(1)}`; recipes: {', '.join(recipe_names())} (srlm recipes)"
     unknown = re.search(r"Could not override '([^']+)'", message)
     if not unknown:
         return message.splitlines()[0] if "Could not override" in message else message
-    key = unknown.group(1)
-    known = list(flat_keys(OmegaConf.structured(SrlmConfig)))
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(f'`{k}`' for k in close)}?" if close else "see `srlm run --help` for keys"
-    return f"unknown key `{key}`: {hint} (srlm/config.py lists every key)"
+    return unknown_key_message(unknown.group(1))
 
 
 def recipe_names() -> list[str]:
@@ -413,7 +429,7 @@ def flat_keys(node, prefix: str = ""):
     """Dotted names of every leaf key of a config node."""
     for k in node:
         value = node._get_node(k)
-        if isinstance(value, DictConfig):
+        if isinstance(value, DictConfig) and not value._is_none():  # a null block (model.lora) is one key
             yield from flat_keys(value, f"{prefix}{k}.")
         else:
             yield f"{prefix}{k}"

@@ -41,7 +41,14 @@ def load_messages(source: str, split: str = "train") -> list[dict]:
         rows = [(i + 1, r) for i, r in enumerate(ds)]
     if not rows:
         raise SrlmError(f"{source}: no messages (expected an oasst1 message table)")
-    return [_validate(source, lineno, row) for lineno, row in rows]
+    messages, seen = [], set()
+    for lineno, row in rows:
+        message = _validate(source, lineno, row)
+        if message["message_id"] in seen:
+            raise SrlmError(f"{source}:{lineno}: duplicate message_id {message['message_id']!r}")
+        seen.add(message["message_id"])
+        messages.append(message)
+    return messages
 
 
 def _read_jsonl_rows(path: Path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
 from pathlib import Path
 
 from srlm.errors import SrlmError
@@ -37,11 +38,11 @@ class RunLock:
             holder = self.file.read().strip() or "unknown"
             self.file.close()
             raise SrlmError(
-                f"{self.path.parent}: another srlm run is using this run directory (pid {holder}); "
+                f"{self.path.parent}: another srlm run is using this run directory ({holder}); "
                 "wait for it to finish, or use another run_dir"
             ) from None
         self.file.truncate(0)
-        self.file.write(str(os.getpid()))
+        self.file.write(f"pid {os.getpid()} on {socket.gethostname()}")
         self.file.flush()
         return self
 

@@ -1,9 +1,13 @@
+# ruff: noqa: E501 - the table of bad inputs keeps one case per line
 """Bad input files: one line naming the file and line, before any model work."""
 
 import json
+import re
 
+import conftest
 import pytest
 
+from srlm.cli import main
 from srlm.config import compose
 from srlm.errors import SrlmError
 from srlm.judge import load_template
@@ -33,22 +37,6 @@ def test_non_utf8_bytes_name_file_line_and_column(tmp_path, reader):
         read()
 
 
-def test_duplicate_ids_in_the_prompt_pool_are_refused(tmp_path):
-    path = lines(tmp_path / "pool.jsonl", [{"prompt_id": "a", "prompt": "x y z"}, {"prompt_id": "a", "prompt": "u v"}])
-    with pytest.raises(SrlmError, match=r"pool\.jsonl:2: duplicate id 'a'"):
-        pool_prompts(compose(["recipe=smoke", f"prompts.pool={path}"]))
-
-
-def test_duplicate_ids_and_missing_prompts_in_eval_prompts_are_refused(tmp_path):
-    paths = RunPaths(tmp_path).iteration(1)
-    dup = lines(tmp_path / "dup.jsonl", [{"prompt_id": "a", "prompt": "x"}, {"prompt_id": "a", "prompt": "y"}])
-    with pytest.raises(SrlmError, match=r"dup\.jsonl:2: duplicate id 'a'"):
-        eval_prompts(compose(["recipe=smoke", f"data.eval_prompts={dup}"]), paths)
-    missing = lines(tmp_path / "missing.jsonl", [{"prompt_id": "a", "text": "x"}])
-    with pytest.raises(SrlmError, match=r"missing\.jsonl:1: no prompt field"):
-        eval_prompts(compose(["recipe=smoke", f"data.eval_prompts={missing}"]), paths)
-
-
 def test_a_missing_local_pool_file_does_not_go_to_the_hub(tmp_path):
     with pytest.raises(SrlmError, match=r"nope\.jsonl: prompt pool file not found"):
         pool_prompts(compose(["recipe=smoke", f"prompts.pool={tmp_path / 'nope.jsonl'}"]))
@@ -75,16 +63,106 @@ def test_missing_inputs_stop_the_run_and_the_dry_run_before_any_work(tmp_path, o
     assert not (tmp_path / "run").exists()
 
 
-def test_a_template_with_an_unknown_placeholder_names_its_line(tmp_path):
-    path = tmp_path / "judge.txt"
-    path.write_text(
-        'Rate this.\nQuestion: {prompt}\nAnswer: {response}\nContext: {foo}\nJSON like {"a": 1} is fine.\n'
-    )
-    with pytest.raises(SrlmError, match=r"judge\.txt:4: unknown placeholder \{foo\}"):
-        load_template(str(path))
+# Every bad input through the `srlm` command, against a finished run: exit 2, one `error:` line naming the key or
+# file:line, and not one byte or timestamp of the finished run changed.
 
 
-def test_an_empty_prompt_in_the_pool_is_refused(tmp_path):
-    path = lines(tmp_path / "pool.jsonl", [{"prompt_id": "a", "prompt": "x y z"}, {"prompt_id": "b", "prompt": "  "}])
-    with pytest.raises(SrlmError, match=r"pool\.jsonl:2: empty prompt"):
-        pool_prompts(compose(["recipe=smoke", f"prompts.pool={path}"]))
+def jl(*rows, raw=b""):
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows) + raw
+
+
+def P(prompt_id, text="Explain tides."):  # noqa: N802 - a row of a prompt file, short to keep the table readable
+    return {"prompt_id": prompt_id, "prompt": text}
+
+
+MSG = {"message_id": "m1", "parent_id": None, "role": "prompter", "text": "hi", "lang": "en"}
+# (name, overrides with {file} for a file of the case, {file: bytes}, expected message)
+BAD_INPUTS = [
+    ("temperature", ["generation.temperature=-0.5"], {}, r"`generation\.temperature` = -0\.5; expected"),
+    ("top_p", ["generation.top_p=1.5"], {}, r"`generation\.top_p` = 1\.5"),
+    ("top_p_neg", ["judge.top_p=-0.1"], {}, r"`judge\.top_p` = -0\.1"),
+    ("batch0", ["generation.batch_size=0"], {}, r"`generation\.batch_size` = 0"),
+    ("max_new0", ["generation.max_new_tokens=0"], {}, r"`generation\.max_new_tokens` = 0"),
+    ("judge_batch", ["judge.batch_size=-3"], {}, r"`judge\.batch_size` = -3"),
+    ("beta", ["dpo.beta=-1"], {}, r"`dpo\.beta` = -1"),
+    ("sft_lr", ["sft.learning_rate=-1"], {}, r"`sft\.learning_rate` = -1"),
+    ("drop", ["eft.drop_score_fraction=2"], {}, r"`eft\.drop_score_fraction` = 2"),
+    ("loss", ["dpo.loss_type=[foo]"], {}, r"`dpo\.loss_type`"),
+    ("min_lr", ["dpo.min_lr=1"], {}, r"`dpo\.min_lr` = 1"),
+    ("max_steps", ["sft.max_steps=0"], {}, r"`sft\.max_steps` = 0"),
+    ("candidates1", ["generation.num_candidates=1"], {}, r"generation\.num_candidates"),
+    ("candidates_str", ["generation.num_candidates=four"], {}, r"`generation\.num_candidates`: Value 'four' .* Integer"),
+    ("enum", ["judge.mode=vibes"], {}, r"`judge\.mode`: Invalid value 'vibes', expected one of"),
+    ("misspelt", ["dpo.learning_rat=1e-6"], {}, r"unknown key `dpo\.learning_rat`: did you mean `dpo\.learning_rate`"),
+    ("plus", ["+dpo.learning_rat=1e-6"], {}, r"unknown key `dpo\.learning_rat`: did you mean"),
+    ("null_block", ["model.lora.r=8"], {}, r"model\.lora\.r"),
+    ("recipe", ["recipe=nope"], {}, r"unknown recipe `nope`"),
+    ("max_prompt_tokens", ["data.max_prompt_tokens=0"], {}, r"`data\.max_prompt_tokens` = 0"),
+    ("iterations", ["num_iterations=-1"], {}, r"`num_iterations` = -1; expected an integer >= 0"),
+    ("judge_samples", ["judge.num_samples=0"], {}, r"`judge\.num_samples` = 0; expected at least 1"),
+    ("per_iteration", ["prompts.per_iteration=0"], {}, r"`prompts\.per_iteration` = 0; expected at least 1"),
+    ("seed", ["seed=abc"], {}, r"`seed`: Value 'abc'"),
+    ("model_typo", ["model.name=tiny-randm"], {}, r"`model\.name`: unknown model `tiny-randm`: did you mean"),
+    ("model_dir", ["model.name=./no-such-checkpoint"], {}, r"`model\.name`: no such model directory"),
+    ("oasst_missing", ["data.oasst=/no/such/messages.jsonl"], {}, r"`data\.oasst`: no such file"),
+    ("pool_missing", ["prompts.pool=./pool.jsonl"], {}, r"`prompts\.pool`: no such file"),
+    ("rb_missing", ["eval.rewardbench=rb.parquet"], {}, r"`eval\.rewardbench`: no such file"),
+    ("teacher", ["eft.verdict_source=teacher"], {}, r"`eft\.teacher`"),
+    ("template_missing", ["judge.template=/no/such.txt"], {}, r"`judge\.template`: no such file"),
+    ("pool_utf8", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), raw=b'{"prompt": "caf\xe9"}\n')}, r"pool\.jsonl:2: not UTF-8"),
+    ("pool_dup", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), P("a", "Other?"))}, r"pool\.jsonl:2: duplicate id 'a'"),
+    ("pool_empty_prompt", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), P("b", " "))}, r"pool\.jsonl:2: empty prompt"),
+    ("pool_no_field", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), {"prompt_id": "b", "text": "x"})}, r"pool\.jsonl:2: no field `prompt`"),
+    ("pool_bad_json", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), raw=b"{not json\n")}, r"pool\.jsonl:2: not valid JSON"),
+    ("pool_empty_file", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": b""}, r"pool\.jsonl: no prompts \(prompts\.pool\)"),
+    ("pool_not_object", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), raw=b"[1, 2]\n")}, r"pool\.jsonl:2: expected a JSON object"),
+    ("eval_dup", ["data.eval_prompts={ev.jsonl}"], {"ev.jsonl": jl(P("a"), P("a", "Why?"))}, r"ev\.jsonl:2: duplicate id 'a'"),
+    ("eval_no_prompt", ["data.eval_prompts={ev.jsonl}"], {"ev.jsonl": jl({"prompt_id": "a", "text": "x"})}, r"ev\.jsonl:1: no prompt field"),
+    ("eval_utf8", ["data.eval_prompts={ev.jsonl}"], {"ev.jsonl": jl(P("a"), raw=b'{"prompt": "\xff"}\n')}, r"ev\.jsonl:2: not UTF-8"),
+    ("eval_empty_file", ["data.eval_prompts={ev.jsonl}"], {"ev.jsonl": b""}, r"ev\.jsonl: no prompts"),
+    ("eval_empty_prompt", ["data.eval_prompts={ev.jsonl}"], {"ev.jsonl": jl(P("a"), P("b", ""))}, r"ev\.jsonl:2: empty prompt"),
+    ("oasst_utf8", ["data.oasst={msgs.jsonl}"], {"msgs.jsonl": jl(MSG, raw=b'{"text": "\xe9"}\n')}, r"msgs\.jsonl:2: not UTF-8"),
+    ("oasst_no_role", ["data.oasst={msgs.jsonl}"], {"msgs.jsonl": jl(MSG, {"message_id": "m2", "parent_id": "m1", "text": "x"})}, r"msgs\.jsonl:2: missing field\(s\) role"),
+    ("oasst_dup", ["data.oasst={msgs.jsonl}"], {"msgs.jsonl": jl(MSG, MSG)}, r"msgs\.jsonl:2: duplicate message_id 'm1'"),
+    ("template_placeholder", ["judge.template={t.txt}"], {"t.txt": b"Q: {prompt}\nA: {response}\nC: {foo}\n"}, r"t\.txt:3: unknown placeholder \{foo\}"),
+    ("template_no_response", ["judge.template={t.txt}"], {"t.txt": b"Q: {prompt}\n"}, r"t\.txt: judge template lacks placeholder\(s\) \{response\}"),
+    ("rb_no_chosen", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": jl({"prompt": "p", "rejected": "r", "subset": "x"})}, r"rb\.jsonl:1: missing field\(s\) chosen"),
+    ("rb_bad_json", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": b"{oops\n"}, r"rb\.jsonl:1: not valid JSON"),
+    ("verdicts_bad_json", ["eft.verdict_source=written", "data.verdicts={v.jsonl}"], {"v.jsonl": b'{"message_id": "m1"}\n{oops\n'}, r"v\.jsonl:2: not valid JSON"),
+    ("run_dir_file", ["run_dir={afile}/run"], {"afile": b"x"}, r"a file is in the way"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("finished")
+    done = conftest.srlm_run(["recipe=smoke"], run_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run_dir
+
+
+def every_file(run_dir):
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run_dir.rglob("*")) if p.is_file()}
+
+
+def test_the_table_holds_at_least_40_distinct_bad_inputs():
+    assert len({name for name, *_ in BAD_INPUTS}) == len(BAD_INPUTS) >= 40
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "overrides", "files", "expected"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+def test_bad_input_is_one_error_line_and_the_finished_run_is_untouched(
+    tmp_path, finished_run, capsys, name, overrides, files, expected
+):
+    for file, data in files.items():
+        (tmp_path / file).write_bytes(data)
+    args = [re.sub(r"\{([^}]+)\}", lambda m: str(tmp_path / m.group(1)), o) for o in overrides]
+    if not any(a.startswith("run_dir=") for a in args):
+        args.append(f"run_dir={finished_run}")
+    before = every_file(finished_run)
+    code = main(["run", "recipe=smoke", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert re.search(expected, err), err
+    assert every_file(finished_run) == before

@@ -1,15 +1,21 @@
 """The run directory: one driver at a time, a stage whose driver died shown as interrupted, files others can read."""
 
 import os
+import signal
+import socket
 import stat
+import subprocess
+import sys
+import time
 
+import conftest
 import pytest
 
 from srlm.config import compose
 from srlm.driver import prepare_run_dir, run
 from srlm.errors import SrlmError
 from srlm.io import write_json
-from srlm.run_lock import RunLock
+from srlm.run_lock import RunLock, is_running
 from srlm.status import status_table
 from srlm.tiny_model import tiny_checkpoint
 
@@ -18,7 +24,9 @@ def test_a_second_driver_on_the_same_run_dir_is_refused_before_touching_it(tmp_p
     lock = RunLock(tmp_path).acquire()
     try:
         with pytest.raises(
-            SrlmError, match=rf"{tmp_path}: another srlm run is using this run directory \(pid {os.getpid()}\)"
+            SrlmError,
+            match=rf"{tmp_path}: another srlm run is using this run directory \(pid {os.getpid()} on "
+            rf"{socket.gethostname()}\)",
         ):
             run(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
         assert not (tmp_path / "config.yaml").exists()
@@ -54,3 +62,26 @@ def test_files_and_weights_get_the_mode_the_umask_allows(tmp_path, monkeypatch):
         os.umask(old)
     for path in (tmp_path / "x.json", weights):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.mark.slow
+def test_two_drivers_started_on_one_run_dir_leave_one_running(tmp_path):
+    first = subprocess.Popen(
+        [sys.executable, "-m", "srlm", "run", "recipe=smoke", f"run_dir={tmp_path}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 60
+        while not is_running(tmp_path) and time.time() < deadline:
+            time.sleep(0.01)
+        first.send_signal(signal.SIGSTOP)  # held mid-run, lock and all, while the second starts
+        second = conftest.srlm_run(["recipe=smoke"], tmp_path)
+        assert second.returncode == 2
+        (line,) = second.stderr.strip().splitlines()
+        assert f"another srlm run is using this run directory (pid {first.pid} on {socket.gethostname()})" in line
+        assert first.poll() is None  # the first goes on
+        first.send_signal(signal.SIGCONT)
+    finally:
+        first.kill()
+        first.wait()

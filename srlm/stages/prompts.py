@@ -60,6 +60,8 @@ def pool_prompts(cfg) -> list[dict]:
         import datasets
 
         rows = list(datasets.load_dataset(pc.pool, split="train"))
+    if not rows:
+        raise SrlmError(f"{pc.pool}: no prompts (prompts.pool)")
     out, seen = [], set()
     for i, r in enumerate(rows):
         if pc.pool_field not in r:
