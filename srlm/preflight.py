@@ -83,9 +83,35 @@ def read_local_inputs(cfg) -> None:
             readers[key](name)
 
 
+def hub_ids(cfg) -> list[tuple[str, str, str]]:
+    """(key, hub id, repo type) of every input the run would fetch from the hub."""
+    ids = [(k, n, "model") for k, n in model_inputs(cfg).items() if n and n not in (EMBEDDED, TINY)]
+    ids += [(k, n, "dataset") for k, n in data_inputs(cfg).items() if n]
+    return [(k, n, kind) for k, n, kind in ids if not looks_local(n) and not Path(n).expanduser().exists()]
+
+
+def hub_problems(cfg) -> list[str]:
+    """Hub ids that the hub says do not exist, asked once each; unreachable or offline: not checked here."""
+    import huggingface_hub
+
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return []
+    found = []
+    for key, name, kind in hub_ids(cfg):
+        try:
+            exists = huggingface_hub.repo_exists(name, repo_type=kind)
+        except Exception as e:  # noqa: BLE001 - no network, proxy, ...: the stage that loads it will say
+            print(f"[srlm] `{key}`: could not ask the hub whether {kind} {name} exists ({type(e).__name__})")
+            continue
+        if not exists:
+            found.append(f"`{key}`: no {kind} `{name}` on the hub (a typo, or private: log in first)")
+    return found
+
+
 def check_inputs(cfg) -> None:
     """Raise one error listing every missing input, then one for the first bad row, before any work."""
     found = problems(cfg)
+    found += hub_problems(cfg) if not found else []
     if found:
         raise SrlmError("missing input(s): " + "; ".join(found))
     read_local_inputs(cfg)

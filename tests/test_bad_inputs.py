@@ -166,3 +166,25 @@ def test_bad_input_is_one_error_line_and_the_finished_run_is_untouched(
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
     assert re.search(expected, err), err
     assert every_file(finished_run) == before
+
+
+def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_not_an_error(capsys, monkeypatch):
+    import huggingface_hub
+
+    from srlm.preflight import hub_problems
+
+    cfg = compose(["recipe=smoke", "model.name=srlm-tests/no-such-model-7f3a"])
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    assert hub_problems(cfg) == [] and capsys.readouterr().out == ""  # offline: nothing asked
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    found = hub_problems(cfg)
+    asked = capsys.readouterr().out.splitlines()
+    if found:  # the hub answered
+        assert found == [
+            "`model.name`: no model `srlm-tests/no-such-model-7f3a` on the hub (a typo, or private: log in first)"
+        ]
+    else:  # no network: one line, and the run goes on
+        (line,) = asked
+        assert re.fullmatch(
+            rf"\[srlm\] `model\.name`: could not ask the hub whether model {cfg.model.name} exists \(\w+\)", line
+        )
