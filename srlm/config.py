@@ -37,6 +37,11 @@ class JudgeMode(str, Enum):
     expected_score = "expected_score"
 
 
+class MetaMode(str, Enum):
+    sampled = "sampled"
+    probability = "probability"
+
+
 class PromptSource(str, Enum):
     pool = "pool"
     self_instruct = "self_instruct"
@@ -197,9 +202,37 @@ class JudgeConfig:
 
 @dataclass
 class PairsConfig:
-    length_control: bool = _f(False, "Among candidates within `epsilon` of the top score, choose the shortest.")
-    epsilon: float = _f(0.0, "Score tolerance for length_control.")
+    length_control: bool = _f(
+        False,
+        "Meta-Rewarding's rule: chosen = the shortest candidate within `length_margin` of the top score, rejected "
+        "= the longest within it of the lowest (margin as a share of the prompt's score range).",
+    )
+    length_margin: float = _f(0.0, "length_control's band, a share of the score range in [0, 0.5) (paper's rho).")
     min_gap: float = _f(0.0, "Drop pairs whose score gap is not above this (0: only exact ties dropped).")
+
+
+@dataclass
+class MetaConfig:
+    enabled: bool = _f(
+        False, "Meta-Rewarding (Wu et al. 2024): M_t compares its own judgments; judge pairs train the judge in DPO."
+    )
+    mode: MetaMode = _f(
+        MetaMode.sampled, "sampled: write a comparison, parse `Better judgment: A|B`; probability: read P(A) vs P(B)."
+    )
+    template: str = _f(
+        "${srlm_root:}/srlm/templates/meta_judge.txt",
+        "Meta-judge prompt with {prompt}, {response}, {rubric}, {judgment_a}, {judgment_b}.",
+    )
+    max_new_tokens: int = _f(256, "Tokens per meta-verdict (sampled mode).")
+    temperature: float = _f(0.0, "Meta-verdict sampling temperature (0: greedy; both orders are always compared).")
+    batch_size: int = _f("${judge.batch_size}", "Comparisons per batch.")
+    max_responses: int | None = _f(None, "Responses whose judgments are compared per iteration (seeded); null: all.")
+    length_margin: float = _f(0.0, "Judgment length control: as pairs.length_margin, on the judgments' ratings.")
+    balance_scores: bool = _f(
+        True, "Keep as many judge pairs whose chosen judgment scores higher as lower (no reward for inflating)."
+    )
+    max_judge_share: float = _f(0.15, "Judge pairs at most this share of the DPO pairs (NeMo-Aligner: ~0.15).")
+    backend: str = _f("${judge.backend}", "Engine of this stage: hf or vllm; default: judge.backend.")
 
 
 @dataclass
@@ -292,6 +325,7 @@ class SrlmConfig:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     pairs: PairsConfig = field(default_factory=PairsConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
     dpo: DpoConfig = field(default_factory=DpoConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
@@ -308,6 +342,7 @@ GROUPS = {
     "generation": GenerationConfig,
     "judge": JudgeConfig,
     "pairs": PairsConfig,
+    "meta": MetaConfig,
     "dpo": DpoConfig,
     "eval": EvalConfig,
     "launcher": LauncherConfig,
@@ -435,7 +470,16 @@ def flat_keys(node, prefix: str = ""):
             yield f"{prefix}{k}"
 
 
-BACKEND_KEYS = ("generation.backend", "eft.backend", "prompts.backend", "judge.backend", "eval.backend")
+BACKEND_KEYS = (
+    "generation.backend", "eft.backend", "prompts.backend", "judge.backend", "meta.backend", "eval.backend"
+)  # fmt: skip
+
+
+def judgments_per_candidate(jc, mode: str | None = None) -> int:
+    """Judgments the judge stage writes per candidate in `mode` (default `judge.mode`): sampled verdicts, or
+    expected scores after sampled justifications (`num_samples` each), else one."""
+    written = (mode or enum_value(jc.mode)) == "sampled" or jc.expected_after_justification
+    return jc.num_samples if written else 1
 
 
 def validate(cfg: DictConfig) -> None:
@@ -469,6 +513,16 @@ def validate(cfg: DictConfig) -> None:
         (0 <= cfg.dpo.eval_fraction < 1, "dpo.eval_fraction", "a fraction in [0, 1)"),
         *range_checks(cfg),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
+        (0 <= cfg.pairs.length_margin < 0.5, "pairs.length_margin", "a share of the score range in [0, 0.5)"),
+        (0 <= cfg.meta.length_margin < 0.5, "meta.length_margin", "a share of the rating range in [0, 0.5)"),
+        (0 < cfg.meta.max_judge_share < 1, "meta.max_judge_share", "a share in (0, 1)"),
+        (cfg.meta.max_responses is None or cfg.meta.max_responses >= 1, "meta.max_responses", "null or >= 1"),
+        (
+            not cfg.meta.enabled or judgments_per_candidate(cfg.judge) >= 2,
+            "judge.num_samples",
+            "at least 2 with meta.enabled (the meta-judge compares judgments of one response); with "
+            "judge.mode=expected_score also judge.expected_after_justification=true",
+        ),
     ]
     for ok, key, expected in checks:
         if not ok:
@@ -482,6 +536,7 @@ POSITIVE = (
     "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
+    "meta.max_new_tokens", "meta.batch_size",
 )  # fmt: skip
 UNIT_INTERVAL = (
     "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",
@@ -489,7 +544,7 @@ UNIT_INTERVAL = (
 )  # fmt: skip
 NON_NEGATIVE = (
     "generation.temperature", "judge.temperature", "prompts.temperature", "sft.min_lr", "dpo.min_lr",
-    "sft.warmup_ratio", "pairs.epsilon", "pairs.min_gap", "eval.rewardbench_max", "eval.win_rate_prompts",
+    "sft.warmup_ratio", "pairs.min_gap", "meta.temperature", "eval.rewardbench_max", "eval.win_rate_prompts",
     "eval.endpoint_retries", "prompts.num_generated_shots", "prompts.min_words",
 )  # fmt: skip
 

@@ -37,6 +37,7 @@ HEADLINE = {
     "prompts": "prompts",
     "generate": "candidates",
     "judge": "parse_rate",
+    "meta_judge": "position_a_rate",
     "pairs": "pairs",
     "dpo": "rewards_accuracies",
     "eval": "win_rate_vs_previous",
@@ -100,7 +101,7 @@ def sft_baseline_first(cfg) -> bool:
 
 def planned_stages(cfg):
     for t in range(cfg.num_iterations + 1):
-        for stage in stages_of(t, sft_baseline_first(cfg)):
+        for stage in stages_of(t, sft_baseline_first(cfg), cfg.meta.enabled):
             if stage == "eval" and not cfg.eval.enabled:
                 continue
             yield t, stage

@@ -97,41 +97,65 @@ def judge_sampled(engine, template: str, items: list[dict], num_samples: int, cf
     return rows
 
 
-@lru_cache(maxsize=8)
-def _score_tokens(tokenizer) -> tuple[str, tuple[int, ...]]:
-    """The cue and the token ids of the digits 0-5 right after it, for this tokenizer."""
-    for cue, digit_fmt in ((SCORE_CUE, "{}"), (SCORE_CUE.rstrip(), " {}")):
-        base = tokenizer(cue, add_special_tokens=False).input_ids
+def cue_tokens(tokenizer, cue: str, labels: list[str]) -> tuple[str, tuple[int, ...]] | None:
+    """The cue (as given, or without its trailing space) and one token id per label right after it; None when
+    some label is not one token there in either form."""
+    for form, label_fmt in ((cue, "{}"), (cue.rstrip(), " {}")):
+        base = tokenizer(form, add_special_tokens=False).input_ids
         ids = []
-        for d in range(MAX_SCORE + 1):
-            full = tokenizer(cue + digit_fmt.format(d), add_special_tokens=False).input_ids
+        for label in labels:
+            full = tokenizer(form + label_fmt.format(label), add_special_tokens=False).input_ids
             if full[: len(base)] != base or len(full) != len(base) + 1:
                 break
             ids.append(full[-1])
-        if len(set(ids)) == MAX_SCORE + 1:
-            return cue, tuple(ids)
-    raise SrlmError("expected_score judging needs a tokenizer with one token per score digit 0-5 after `Score:`")
+        if len(set(ids)) == len(labels):
+            return form, tuple(ids)
+    return None
 
 
-def judge_expected(engine, template: str, items: list[dict], cfg) -> list[dict]:
+@lru_cache(maxsize=8)
+def _score_tokens(tokenizer) -> tuple[str, tuple[int, ...]]:
+    """The cue and the token ids of the digits 0-5 right after it, for this tokenizer."""
+    found = cue_tokens(tokenizer, SCORE_CUE, [str(d) for d in range(MAX_SCORE + 1)])
+    if found is None:
+        raise SrlmError("expected_score judging needs a tokenizer with one token per score digit 0-5 after `Score:`")
+    return found
+
+
+def judge_expected(
+    engine, template: str, items: list[dict], cfg, num_samples: int = 1, seeds: list[int] | None = None
+) -> list[dict]:
     """Expected score from the probabilities of the digits 0-5 after the `Score:` cue.
 
-    With `cfg.expected_after_justification`, a greedy justification is written first and the score
-    is read after it; otherwise right after the cue. Always yields a score (no ties in practice).
+    With `cfg.expected_after_justification`, a justification is written first and the score read after it
+    (greedy for one sample; `num_samples` sampled justifications at the judge's temperature otherwise, each a
+    judgment of its own); `raw` then holds the justification with the rounded score, as the judge would write
+    it. Otherwise the score is read right after the cue. Always yields a score (no ties in practice).
     """
     cue, ids = _score_tokens(engine.tokenizer)
     prompts = judge_prompts(engine, template, items)
+    justifications = [[""] for _ in prompts]
     if cfg.expected_after_justification:
-        outs = engine.sample(prompts, 1, cfg.max_new_tokens, 0.0, 1.0, seeds=[0] * len(prompts), stop=["Score:"])
-        justifications = [o[0]["text"].split("Score:")[0].rstrip() + "\n" for o in outs]
-        prompts = [p + j for p, j in zip(prompts, justifications)]
-    probs = engine.next_token_probs([p + cue for p in prompts], list(ids))
+        greedy = num_samples == 1
+        outs = engine.sample(
+            prompts,
+            num_samples,
+            cfg.max_new_tokens,
+            0.0 if greedy else cfg.temperature,
+            1.0 if greedy else cfg.top_p,
+            seeds=[0] * len(prompts) if greedy or seeds is None else seeds,
+            stop=["Score:"],
+        )
+        justifications = [[o["text"].split("Score:")[0].rstrip() + "\n" for o in out] for out in outs]
+    flat = [(it, s, j, p + j) for it, p, js in zip(items, prompts, justifications) for s, j in enumerate(js)]
+    probs = engine.next_token_probs([text + cue for *_, text in flat], list(ids))
     mass = probs.sum(dim=1, keepdim=True).clamp_min(1e-12)
     expected = (probs / mass * torch.arange(len(ids), dtype=torch.float32)).sum(dim=1).tolist()
-    return [
-        {"id": it["id"], "mode": "expected_score", "sample": 0, "score": round(e, 4), "raw": f"digit mass {m:.3f}"}
-        for it, e, m in zip(items, expected, mass.squeeze(1).tolist())
-    ]
+    rows = []
+    for (it, s, written, _), e, m in zip(flat, expected, mass.squeeze(1).tolist()):
+        raw = f"{written}{SCORE_CUE}{round(e)}" if written else f"digit mass {m:.3f}"
+        rows.append({"id": it["id"], "mode": "expected_score", "sample": s, "score": round(e, 4), "raw": raw})
+    return rows
 
 
 def judge_pairwise(engine, template: str, items: list[dict], cfg) -> list[dict]:

@@ -22,9 +22,11 @@ ENGINE_KEYS = {  # stages that run a model for inference, and the key naming the
     "prompts": "prompts.backend",
     "generate": "generation.backend",
     "judge": "judge.backend",
+    "meta_judge": "meta.backend",
     "eval": "eval.backend",
 }
-SHARDED_STAGES = ("eft", "generate", "judge", "eval")  # rows split over ranks; self-instruct is sequential
+# rows split over ranks; self-instruct is sequential
+SHARDED_STAGES = ("eft", "generate", "judge", "meta_judge", "eval")
 
 
 def stage_backend(stage: str, cfg) -> str | None:

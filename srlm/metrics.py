@@ -450,3 +450,27 @@ def length_stats(lengths: list[int | float]) -> dict:
     if not lengths:
         return {"mean": None, "median": None}
     return {"mean": float(statistics.fmean(lengths)), "median": float(statistics.median(lengths))}
+
+
+def wilson_interval(successes: int, n: int) -> list[float] | None:
+    """95% Wilson interval of a proportion (scipy's binomtest), None for no trials."""
+    if n == 0:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(ci.low), float(ci.high)]
+
+
+def score_distribution(scores: list[float | None], top: int = 5) -> dict:
+    """Share of each (rounded) score among the parsed ones, and the share of top scores with its interval: a
+    judge drifting towards `top` for everything is saturating."""
+    parsed = [round(s) for s in scores if s is not None]
+    n = len(parsed)
+    tops = sum(s >= top for s in parsed)
+    return {
+        "scored": n,
+        "shares": {str(v): parsed.count(v) / n for v in sorted(set(parsed))} if n else {},
+        "top_score_share": tops / n if n else None,
+        "top_score_share_interval": wilson_interval(tops, n),
+    }

@@ -8,12 +8,13 @@ from pathlib import Path
 SEED_STAGES = ("eft", "sft", "eval")
 BASELINE_SEED_STAGES = ("sft_baseline", *SEED_STAGES)  # EFT verdicts written by an IFT-only SFT model (paper §3)
 LOOP_STAGES = ("prompts", "generate", "judge", "pairs", "dpo", "eval")
+META_LOOP_STAGES = ("prompts", "generate", "judge", "meta_judge", "pairs", "dpo", "eval")  # meta.enabled
 STEPS_FILE = "steps.jsonl"  # a training stage's per-step trainer logs, in the stage's output folder
 
 
-def stages_of(iteration: int, sft_baseline: bool = False) -> tuple[str, ...]:
+def stages_of(iteration: int, sft_baseline: bool = False, meta: bool = False) -> tuple[str, ...]:
     if iteration:
-        return LOOP_STAGES
+        return META_LOOP_STAGES if meta else LOOP_STAGES
     return BASELINE_SEED_STAGES if sft_baseline else SEED_STAGES
 
 
@@ -100,6 +101,15 @@ class IterationPaths:
     @property
     def judgments(self) -> Path:
         return self.dir / "judgments.jsonl"
+
+    @property
+    def meta_judgments(self) -> Path:
+        """The meta-judge's comparisons of two judgments of one candidate, one row per order."""
+        return self.dir / "meta_judgments.jsonl"
+
+    @property
+    def meta_stats(self) -> Path:
+        return self.dir / "meta_stats.json"
 
     @property
     def pairs(self) -> Path:

@@ -5,7 +5,8 @@ training curves from the trainer events in `metrics.jsonl`.
 one PNG per figure next to it. Figures, in order:
 
 - headline curves: win rate against the previous and the seed model (0.5 marked), judge-human agreement and
-  rank correlation, RewardBench overall and sections (one figure per way of scoring), response lengths and the
+  rank correlation, judge saturation (share of top scores) and, with meta-rewarding, the meta-judge's position
+  bias, RewardBench overall and sections (one figure per way of scoring), response lengths and the
   share of responses cut at the token limit. Rates are drawn on a [0, 1] axis, with their 95% interval as a band
   where eval.json has one (`interval` next to the figure, e.g. `vs_previous: {win_rate, interval: [lo, hi]}`,
   or `intervals: {name: [lo, hi]}` naming a figure or a section beside it);
@@ -274,6 +275,17 @@ def _headline(p: _Planner) -> None:
         (p.take("eval/judge_human/kendall_tau"), "Kendall tau"),
     ]
     p.add("Judge-human rank correlation", p.lines(correlation), axis="correlation", reference=0.0)
+
+    judge = [
+        (p.take("eval/judge_human/scores/top_score_share"), "M_t+1 on held-out human-ranked replies"),
+        (p.take("judge/top_score_share"), "M_t on the iteration's candidates"),
+    ]
+    p.add("Judge saturation", p.lines(judge), axis="rate", ylabel="share of judgments giving the top score")
+    meta = [
+        (p.take("eval/meta_judge/position_a_rate", "meta_judge/position_a_rate"), "judgment shown first wins"),
+        (p.take("eval/meta_judge/order_agreement", "meta_judge/order_agreement"), "same winner in both orders"),
+    ]
+    p.add("Meta-judge position bias", p.lines(meta), axis="rate", ylabel="share of comparisons", reference=0.5)
 
     series = p.data.series
     prefixes = {

@@ -11,7 +11,9 @@ from srlm.paths import RunPaths, stages_of
 from srlm.run_lock import is_running
 
 EXTRA = {
-    "judge": ("mean_score", "mode_pair_agreement"),
+    "judge": ("mean_score", "top_score_share", "mode_pair_agreement"),
+    "meta_judge": ("order_agreement", "parse_rate"),
+    "pairs": ("judge_pairs",),
     "dpo": ("loss",),
     "eval": ("win_rate_vs_seed", "prob_win_rate_vs_seed", "judge_accuracy"),
 }
@@ -33,7 +35,7 @@ def status_table(run_dir: Path) -> str:
     header = f"{'iter':<5} {'stage':<12} {'status':<11} {'wall_s':>8}  key metrics"
     lines += [header, "-" * len(header)]
     for t in m.iterations():
-        for stage in stages_of(t, sft_baseline=True):  # stages a run did not plan have no entry
+        for stage in stages_of(t, sft_baseline=True, meta=True):  # stages a run did not plan have no entry
             entry = m.stage(t, stage)
             if not entry:
                 continue

@@ -22,7 +22,7 @@ from typing import Any
 
 from srlm.distributed import is_rank_zero
 from srlm.io import atomic_write_text, read_jsonl
-from srlm.paths import BASELINE_SEED_STAGES, LOOP_STAGES
+from srlm.paths import BASELINE_SEED_STAGES, META_LOOP_STAGES
 
 TRAINING_STAGES = ("sft_baseline", "sft", "dpo")  # in the order they run within an iteration
 TRAIN_STEP = "train/step"
@@ -127,7 +127,7 @@ def _init_wandb(cfg, manifest, config_dict):
     run = _init_when_free(wandb, init)
     # Globs by prefix: keys matching two globs would get either step metric (wandb picks no fixed one).
     run.define_metric("iteration")
-    for prefix in (*dict.fromkeys(BASELINE_SEED_STAGES + LOOP_STAGES), "samples"):
+    for prefix in (*dict.fromkeys(BASELINE_SEED_STAGES + META_LOOP_STAGES), "samples"):
         run.define_metric(f"{prefix}/*", step_metric="iteration")
     run.define_metric(TRAIN_STEP)
     run.define_metric("train/*", step_metric=TRAIN_STEP)

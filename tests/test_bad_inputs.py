@@ -129,6 +129,9 @@ BAD_INPUTS = [
     ("rb_no_chosen", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": jl({"prompt": "p", "rejected": "r", "subset": "x"})}, r"rb\.jsonl:1: missing field\(s\) chosen"),
     ("rb_bad_json", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": b"{oops\n"}, r"rb\.jsonl:1: not valid JSON"),
     ("verdicts_bad_json", ["eft.verdict_source=written", "data.verdicts={v.jsonl}"], {"v.jsonl": b'{"message_id": "m1"}\n{oops\n'}, r"v\.jsonl:2: not valid JSON"),
+    ("meta_one_judgment", ["meta.enabled=true", "judge.num_samples=1"], {}, r"`judge\.num_samples` = 1; expected at least 2 with meta\.enabled"),
+    ("meta_share", ["meta.max_judge_share=1.5"], {}, r"`meta\.max_judge_share` = 1\.5; expected a share in \(0, 1\)"),
+    ("length_margin", ["pairs.length_margin=0.7"], {}, r"`pairs\.length_margin` = 0\.7; expected a share of the score range"),
     ("run_dir_file", ["run_dir={afile}/run"], {"afile": b"x"}, r"a file is in the way"),
 ]  # fmt: skip
 

@@ -98,8 +98,11 @@ def test_expected_score_weights_each_digit_by_its_share_of_the_digit_mass(after_
     rows = judge_expected(engine, "Q={prompt}. R={response}.", items_for(DIGIT_PROBS), cfg)
     assert [r["id"] for r in rows] == list(DIGIT_PROBS)
     assert {r["id"]: r["score"] for r in rows} == pytest.approx(EXPECTED)
-    assert [r["raw"] for r in rows] == ["digit mass 0.200", "digit mass 0.600", "digit mass 0.200"]
     written = "Polite and on topic.\n" if after_justification else ""
+    if after_justification:  # the judgment as the judge would write it: justification, then the rounded score
+        assert [r["raw"] for r in rows] == [f"{written}Score: {round(EXPECTED[r])}" for r in DIGIT_PROBS]
+    else:
+        assert [r["raw"] for r in rows] == ["digit mass 0.200", "digit mass 0.600", "digit mass 0.200"]
     assert engine.asked == [f"<user>Q=Say hi. R={r}.</user>{written}Score: " for r in DIGIT_PROBS]
 
 

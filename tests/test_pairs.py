@@ -20,9 +20,12 @@ def test_missing_scores_never_chosen():
     assert stats["dropped_missing"] == 1
 
 
-def test_length_control_prefers_shortest_near_top():
-    c = cands(("1", "1a", "a very long answer"), ("1", "1b", "short"), ("1", "1c", "bad"))
-    pairs, _ = build_pairs(c, {"1a": 5.0, "1b": 4.6, "1c": 1.0}, length_control=True, epsilon=0.5)
-    assert pairs[0]["chosen_id"] == "1b"
-    pairs, _ = build_pairs(c, {"1a": 5.0, "1b": 4.6, "1c": 1.0}, length_control=False)
-    assert pairs[0]["chosen_id"] == "1a"
+def test_length_control_prefers_shortest_near_top_and_longest_near_bottom():
+    c = cands(("1", "1a", "a very long answer"), ("1", "1b", "short"), ("1", "1c", "bad"), ("1", "1d", "bad but long"))
+    scores = {"1a": 5.0, "1b": 4.6, "1c": 1.0, "1d": 1.3}
+    pairs, _ = build_pairs(c, scores, length_control=True, length_margin=0.1)  # bands: >= 4.6 and <= 1.4
+    assert (pairs[0]["chosen_id"], pairs[0]["rejected_id"]) == ("1b", "1d")
+    pairs, _ = build_pairs(c, scores, length_control=True, length_margin=0.05)  # >= 4.8 and <= 1.2
+    assert (pairs[0]["chosen_id"], pairs[0]["rejected_id"]) == ("1a", "1c")
+    pairs, _ = build_pairs(c, scores, length_control=False)
+    assert (pairs[0]["chosen_id"], pairs[0]["rejected_id"]) == ("1a", "1c")

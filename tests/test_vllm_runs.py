@@ -8,7 +8,9 @@ from pathlib import Path
 
 import conftest
 import pytest
+from omegaconf import OmegaConf
 
+from srlm.config import BACKEND_KEYS
 from srlm.engine.vllm import unavailable_reason
 from srlm.io import read_jsonl
 
@@ -41,10 +43,8 @@ def unbroken(tmp_path_factory):
 
 
 def test_smoke_recipe_runs_end_to_end_on_vllm(unbroken):
-    config = (unbroken / "config.yaml").read_text()
-    for key in ("eft", "prompts", "judge", "eval"):
-        assert f"{key}:" in config
-    assert config.count("backend: vllm") == 5  # generation, eft, prompts, judge, eval
+    config = OmegaConf.load(unbroken / "config.yaml")
+    assert {key: OmegaConf.select(config, key) for key in BACKEND_KEYS} == dict.fromkeys(BACKEND_KEYS, "vllm")
     candidates = read_jsonl(unbroken / "iteration_1" / "candidates.jsonl")
     assert len(candidates) == 4 * 2 and all(c["finish_reason"] in ("stop", "length") for c in candidates)
     assert len({c["text"] for c in candidates}) > 1

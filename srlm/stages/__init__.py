@@ -25,6 +25,7 @@ STAGE_MODULES = {
     "prompts": "srlm.stages.prompts",
     "generate": "srlm.stages.generate",
     "judge": "srlm.stages.judge",
+    "meta_judge": "srlm.stages.meta_judge",
     "pairs": "srlm.stages.pairs",
     "dpo": "srlm.stages.dpo",
     "eval": "srlm.stages.eval",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datasets import Dataset
 
+from srlm import metrics
 from srlm.io import read_jsonl
 from srlm.models import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
@@ -38,10 +39,28 @@ def dpo_dataset(paths) -> Dataset:
                 "prompt": [{"role": "user", "content": r["prompt"]}],
                 "chosen": [{"role": "assistant", "content": r["chosen"]}],
                 "rejected": [{"role": "assistant", "content": r["rejected"]}],
+                "kind": r.get("kind", "actor"),
             }
             for r in rows
         ]
     )
+
+
+def over_length(pairs: Dataset, tokenizer, max_length: int) -> dict[str, int]:
+    """Pairs of each kind whose prompt with its longer answer exceeds `dpo.max_length` tokens (TRL truncates
+    them, and a truncated pair may lose what tells chosen from rejected)."""
+    counts = {"actor_pairs_over_max_length": 0, "judge_pairs_over_max_length": 0}
+    for row in pairs:
+        longest = max(
+            len(
+                tokenizer(
+                    tokenizer.apply_chat_template(row["prompt"] + row[side], tokenize=False), add_special_tokens=False
+                )["input_ids"]
+            )
+            for side in ("chosen", "rejected")
+        )
+        counts[f"{row['kind']}_pairs_over_max_length"] += longest > max_length
+    return counts
 
 
 def split_held_out(pairs: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
@@ -57,17 +76,14 @@ def held_out_metrics(trainer, held_out: Dataset | None) -> dict:
     """DPO loss and implicit-reward accuracy of M_{t+1} (reference M_t) on pairs it was not trained on."""
     if held_out is None:
         return {}
-    from scipy.stats import binomtest
-
     scores = trainer.evaluate()
     accuracy = scores["eval_rewards/accuracies"]
     n = len(held_out)
-    interval = binomtest(round(accuracy * n), n).proportion_ci(confidence_level=0.95, method="wilson")
     return {
         "heldout_pairs": n,
         "heldout_loss": scores["eval_loss"],
         "heldout_rewards_accuracies": accuracy,
-        "heldout_rewards_accuracies_interval": [interval.low, interval.high],
+        "heldout_rewards_accuracies_interval": metrics.wilson_interval(round(accuracy * n), n),
         "heldout_rewards_margins": scores["eval_rewards/margins"],
     }
 
@@ -89,13 +105,17 @@ def run(cfg, paths) -> dict:
     separate_reference = lora is None and not dc.precompute_ref_log_probs
     reference = load_model(m_t, cfg.model.dtype, for_training=True) if separate_reference else None
     train_pairs, held_out = split_held_out(dpo_dataset(paths), dc.eval_fraction, stage_seed(cfg, paths, "dpo-split"))
+    tokenizer = load_tokenizer(m_t, padding_side="right")
+    kinds = {f"{k}_pairs": train_pairs["kind"].count(k) for k in ("actor", "judge")}
+    kinds.update(over_length(train_pairs, tokenizer, dc.max_length))
+    train_pairs, held_out = (d.remove_columns("kind") if d is not None else None for d in (train_pairs, held_out))
     trainer = DPOTrainer(
         model=policy,
         ref_model=reference,
         args=args,
         train_dataset=train_pairs,
         eval_dataset=held_out,
-        processing_class=load_tokenizer(m_t, padding_side="right"),
+        processing_class=tokenizer,
         peft_config=lora,
         callbacks=[CrashInjection(), StepLog(paths.train_steps)],
     )
@@ -104,6 +124,7 @@ def run(cfg, paths) -> dict:
     trainer.train(resume_from_checkpoint=resume)
     result = {
         "pairs": len(train_pairs),
+        **kinds,
         **train_metrics(trainer, LOGGED, resume),
         **held_out_metrics(trainer, held_out),
     }

@@ -34,7 +34,7 @@ from srlm.eval_tasks import (
     within_prompt_limit,
 )
 from srlm.evaluation import Evaluator, make_evaluator
-from srlm.io import read_jsonl, write_json
+from srlm.io import read_json, read_jsonl, write_json
 from srlm.prompt_sets import normalize, training_prompts
 from srlm.stages import current_model, main, stage_seed
 
@@ -69,13 +69,14 @@ def judge_agreement(cfg, paths, evaluator: Evaluator, training: set[str]) -> dic
         {"id": r["message_id"], "prompt": p["prompt"], "response": r["text"]} for p in prompts for r in p["replies"]
     ]
     scores = pointwise_scores(cfg, eval_rows(cfg, paths), evaluator, "judge_human", items)
-    return metrics.judge_human_agreement(
+    agreement = metrics.judge_human_agreement(
         seed=stage_seed(cfg, paths, "eval"),
         prompts=[
             {"replies": [{"rank": r["rank"], "score": scores.get(r["message_id"])} for r in p["replies"]]}
             for p in prompts
         ],
     )
+    return {**agreement, "scores": metrics.score_distribution(list(scores.values()))}
 
 
 def rewardbench_pairs(cfg, training: set[str]) -> list[dict]:
@@ -142,6 +143,8 @@ def run(cfg, paths) -> dict:
             win_rates(cfg, paths, ours, evaluator, result)
         finally:
             evaluator.close()
+    if paths.meta_stats.exists():  # the meta-judge's position bias, beside the judge's own figures
+        result["meta_judge"] = read_json(paths.meta_stats)
     if distributed.is_rank_zero():
         write_json(paths.eval_json, result)
     return result

@@ -10,9 +10,9 @@ Run by hand: `python -m srlm.stages.judge RUN_DIR ITERATION`.
 
 from __future__ import annotations
 
-from srlm import distributed
+from srlm import distributed, metrics
 from srlm.batches import run_batches
-from srlm.config import enum_value
+from srlm.config import enum_value, judgments_per_candidate
 from srlm.engine import open_engine
 from srlm.io import RowWriter, read_jsonl
 from srlm.judge import judge_expected, judge_sampled, load_template, mean_scores
@@ -31,12 +31,12 @@ def run(cfg, paths) -> dict:
     writer = RowWriter(paths.judgments, distributed.rank(), distributed.world_size())
     try:
         for m in modes:
-            samples = jc.num_samples if m == "sampled" else 1
+            samples = judgments_per_candidate(jc, m)
 
             def process(batch, seeds, m=m, samples=samples):
                 if m == "sampled":
                     return judge_sampled(engine, template, batch, samples, jc, seeds)
-                return judge_expected(engine, template, batch, jc)
+                return judge_expected(engine, template, batch, jc, samples, seeds)
 
             run_batches(
                 items,
@@ -73,6 +73,9 @@ def judge_stats(rows: list[dict], candidates: list[dict], mode: str) -> dict:
     primary = mean_scores(keyed, mode)
     scored = [s for s in primary.values() if s is not None]
     stats["mean_score"] = sum(scored) / len(scored) if scored else None
+    distribution = metrics.score_distribution([r["score"] for r in rows if r["mode"] == mode])
+    stats["top_score_share"] = distribution["top_score_share"]
+    stats["score_shares"] = distribution["shares"]
     if mode == "sampled" and any(r["mode"] == "expected_score" for r in rows):
         stats["mode_pair_agreement"] = pair_order_agreement(primary, mean_scores(keyed, "expected_score"), candidates)
     return stats

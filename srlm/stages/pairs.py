@@ -1,5 +1,8 @@
 """Pairs: per prompt, the highest- vs the lowest-scored candidate; ties and unscored candidates dropped.
 
+With `meta.enabled`, judge pairs join them (kind `judge`): per response, the best- vs the worst-rated of its
+judgments by the meta-judge's battles, the prompt being the judge prompt of that response.
+
 Run by hand: `python -m srlm.stages.pairs RUN_DIR ITERATION`.
 """
 
@@ -10,21 +13,23 @@ import statistics
 from srlm.config import enum_value
 from srlm.errors import SrlmError
 from srlm.io import read_jsonl, write_json, write_jsonl
-from srlm.judge import mean_scores
-from srlm.stages import main
+from srlm.judge import fill, load_template, mean_scores
+from srlm.pair_rules import choose_pair
+from srlm.stages import main, stage_seed
 
 
 def build_pairs(
     candidates: list[dict],
     scores: dict[str, float | None],
     length_control: bool = False,
-    epsilon: float = 0.0,
+    length_margin: float = 0.0,
     min_gap: float = 0.0,
 ) -> tuple[list[dict], dict]:
     """Chosen = highest mean score, rejected = lowest; a candidate without a score is never used.
 
-    With `length_control`, the chosen one is the shortest among those within `epsilon` of the top
-    score. A prompt whose best and worst scores differ by `min_gap` or less (ties) gives no pair.
+    With `length_control`, Meta-Rewarding's rule: the chosen one is the shortest among those within
+    `length_margin` x (score range) of the top score, the rejected one the longest within it of the lowest.
+    A prompt whose best and worst scores differ by `min_gap` or less (ties) gives no pair.
     """
     by_prompt: dict[str, list[dict]] = {}
     for c in candidates:
@@ -35,28 +40,26 @@ def build_pairs(
         if len(scored) < 2:
             dropped_missing += 1
             continue
-        top = max(scores[c["candidate_id"]] for c in scored)
-        low = min(scores[c["candidate_id"]] for c in scored)
-        if top - low <= min_gap:
+        picked = choose_pair(
+            scored,
+            score=lambda c: scores[c["candidate_id"]],
+            length=(lambda c: len(c["text"])) if length_control else (lambda c: 0),
+            margin=length_margin if length_control else 0.0,
+            key=lambda c: c["candidate_id"],
+        )
+        if picked is None or scores[picked[0]["candidate_id"]] - scores[picked[1]["candidate_id"]] <= min_gap:
             dropped_tie += 1
             continue
-        if length_control:
-            near_top = [c for c in scored if scores[c["candidate_id"]] >= top - epsilon]
-            chosen = min(near_top, key=lambda c: (len(c["text"]), c["candidate_id"]))
-        else:
-            chosen = min((c for c in scored if scores[c["candidate_id"]] == top), key=lambda c: c["candidate_id"])
-        rejected = min((c for c in scored if scores[c["candidate_id"]] == low), key=lambda c: c["candidate_id"])
-        if scores[chosen["candidate_id"]] - low <= min_gap:
-            dropped_tie += 1
-            continue
+        chosen, rejected = picked
         pairs.append(
             {
+                "kind": "actor",
                 "prompt_id": prompt_id,
                 "prompt": chosen["prompt"],
                 "chosen": chosen["text"],
                 "rejected": rejected["text"],
                 "chosen_score": scores[chosen["candidate_id"]],
-                "rejected_score": low,
+                "rejected_score": scores[rejected["candidate_id"]],
                 "chosen_id": chosen["candidate_id"],
                 "rejected_id": rejected["candidate_id"],
             }
@@ -73,20 +76,52 @@ def build_pairs(
     return pairs, stats
 
 
+def with_judge_pairs(cfg, paths, actor_pairs: list[dict]) -> tuple[list[dict], dict]:
+    """Meta-Rewarding's judge pairs from the meta-judge's battles: score-balanced, capped to their share."""
+    from srlm.meta_judge import balance_scores, cap_share, judge_pairs
+    from srlm.stages.meta_judge import battles, judgment_rows
+
+    mc = cfg.meta
+    template = load_template(cfg.judge.template)
+    candidates = {c["candidate_id"]: c for c in read_jsonl(paths.candidates)}
+    found = judge_pairs(
+        judgment_rows(cfg, paths),
+        battles(cfg, paths),
+        candidates,
+        judge_prompt=lambda c: fill(template, prompt=c["prompt"], response=c["text"]),
+        margin=mc.length_margin,
+    )
+    stats: dict = {"judge_pairs_found": len(found)}
+    if mc.balance_scores:
+        found, balance = balance_scores(found, stage_seed(cfg, paths, "judge-pairs-balance"))
+        stats.update(balance)
+    kept, cap = cap_share(found, len(actor_pairs), mc.max_judge_share, stage_seed(cfg, paths, "judge-pairs-cap"))
+    stats.update(cap)
+    stats["judge_pairs"] = len(kept)
+    stats["mean_judge_chosen_chars"] = statistics.fmean(len(p["chosen"]) for p in kept) if kept else None
+    stats["mean_judge_rejected_chars"] = statistics.fmean(len(p["rejected"]) for p in kept) if kept else None
+    return actor_pairs + kept, stats
+
+
 def run(cfg, paths) -> dict:
     candidates = read_jsonl(paths.candidates)
     judgments = [{**r, "id": r["candidate_id"]} for r in read_jsonl(paths.judgments)]
     mode = enum_value(cfg.judge.mode)
     pc = cfg.pairs
-    pairs, stats = build_pairs(candidates, mean_scores(judgments, mode), pc.length_control, pc.epsilon, pc.min_gap)
-    write_json(paths.pairs_stats, stats)
+    scores = mean_scores(judgments, mode)
+    pairs, stats = build_pairs(candidates, scores, pc.length_control, pc.length_margin, pc.min_gap)
     if not pairs:
+        write_json(paths.pairs_stats, stats)
         raise SrlmError(
             f"iteration {paths.t}: 0 preference pairs from {stats['prompts']} prompts "
             f"({stats['dropped_ties']} all tied, {stats['dropped_missing']} without two scored candidates; "
             f"see {paths.judgments}). Try more candidates (generation.num_candidates), more judge samples "
             "(judge.num_samples), judge.mode=expected_score, or more prompts."
         )
+    if cfg.meta.enabled:
+        pairs, judge_stats = with_judge_pairs(cfg, paths, pairs)
+        stats.update(judge_stats)
+    write_json(paths.pairs_stats, stats)
     write_jsonl(paths.pairs, pairs)
     return stats
 

@@ -1,0 +1,140 @@
+"""Meta-judge (`meta.enabled`): M_t compares two of its own judgments of one response, in both orders (resumable).
+
+For every candidate with at least two judgments whose scores differ, each pair of its judgments is shown to
+the model with the judge's rubric, once as (A, B) and once as (B, A). `meta.mode=sampled` writes a comparison
+and parses its last `Better judgment: A|B` (unparsed verdicts are kept as winner null and counted);
+`probability` reads P(A) and P(B) right after the cue, and a pair's battle is then decided over both orders (so
+a constant position bias cancels). Each row keeps the verdict of its own order, from which the position bias
+is reported. The pairs stage rates the judgments from these battles (Bradley-Terry) and makes judge pairs.
+
+Run by hand: `python -m srlm.stages.meta_judge RUN_DIR ITERATION`.
+"""
+
+from __future__ import annotations
+
+import random
+
+from srlm import distributed
+from srlm.batches import run_batches
+from srlm.config import enum_value
+from srlm.engine import open_engine
+from srlm.errors import SrlmError
+from srlm.io import RowWriter, read_jsonl, write_json
+from srlm.judge import cue_tokens, fill, load_template
+from srlm.meta_judge import (
+    CUE,
+    PLACEHOLDERS,
+    combine_orders,
+    comparisons,
+    judgment_id,
+    parse_meta_verdict,
+    position_stats,
+)
+from srlm.stages import current_model, main, stage_seed
+
+RUBRIC_STAND_INS = {"prompt": "[the user's question, shown above]", "response": "[the response, shown above]"}
+
+
+def judgment_rows(cfg, paths) -> list[dict]:
+    """The judge stage's judgments in its primary mode, as the meta-judge reads them (`text` = the judgment)."""
+    mode = enum_value(cfg.judge.mode)
+    return [
+        {"candidate_id": r["candidate_id"], "sample": r["sample"], "score": r["score"], "text": r["raw"]}
+        for r in read_jsonl(paths.judgments)
+        if r["mode"] == mode
+    ]
+
+
+def chosen_candidates(cfg, paths, rows: list[dict]) -> list[dict]:
+    """At most `meta.max_responses` candidates' comparisons (a seeded choice of candidates), all by default."""
+    limit = cfg.meta.max_responses
+    candidates = sorted({r["candidate_id"] for r in rows})
+    if limit is None or len(candidates) <= limit:
+        return rows
+    kept = set(random.Random(stage_seed(cfg, paths, "meta_sample")).sample(candidates, limit))
+    return [r for r in rows if r["candidate_id"] in kept]
+
+
+def meta_items(cfg, paths) -> list[dict]:
+    """One item per ordered comparison, its prompt the meta-judge template filled with both judgments."""
+    judgments = judgment_rows(cfg, paths)
+    texts = {judgment_id(j["candidate_id"], j["sample"]): j["text"] for j in judgments}
+    candidates = {c["candidate_id"]: c for c in read_jsonl(paths.candidates)}
+    template = load_template(cfg.meta.template, PLACEHOLDERS)
+    rubric = fill(load_template(cfg.judge.template), **RUBRIC_STAND_INS)
+    items = []
+    for row in chosen_candidates(cfg, paths, comparisons(judgments)):
+        candidate = candidates[row["candidate_id"]]
+        text = fill(
+            template,
+            prompt=candidate["prompt"],
+            response=candidate["text"],
+            rubric=rubric,
+            judgment_a=texts[row["a"]],
+            judgment_b=texts[row["b"]],
+        )
+        items.append({**row, "prompt_id": candidate["prompt_id"], "meta_prompt": text})
+    return items
+
+
+def meta_verdicts(engine, items: list[dict], mc, seeds: list[int]) -> list[dict]:
+    """One row per item: its winner ("A", "B" or None) and what the meta-judge wrote or how likely A was."""
+    prompts = [engine.chat(it["meta_prompt"]) for it in items]
+    if enum_value(mc.mode) == "probability":
+        cue, ids = label_tokens(engine.tokenizer)
+        probs = engine.next_token_probs([p + cue for p in prompts], list(ids))
+        p_a = (probs[:, 0] / probs.sum(dim=1).clamp_min(1e-12)).tolist()
+        found = [("A" if p > 0.5 else "B" if p < 0.5 else None, f"p(A) {p:.4f}", round(p, 6)) for p in p_a]
+    else:
+        outs = engine.sample(prompts, 1, mc.max_new_tokens, mc.temperature, 1.0, seeds)
+        found = [(parse_meta_verdict(o[0]["text"]), o[0]["text"], None) for o in outs]
+    keep = ("id", "candidate_id", "prompt_id", "a", "b")
+    return [{**{k: it[k] for k in keep}, "winner": w, "p_a": p, "raw": raw} for it, (w, raw, p) in zip(items, found)]
+
+
+def battles(cfg, paths) -> list[dict]:
+    """The comparisons as the ratings read them: in probability mode each pair decided over both orders."""
+    rows = read_jsonl(paths.meta_judgments)
+    return combine_orders(rows) if enum_value(cfg.meta.mode) == "probability" else rows
+
+
+def label_tokens(tokenizer) -> tuple[str, tuple[int, int]]:
+    found = cue_tokens(tokenizer, f"{CUE} ", ["A", "B"])
+    if found is None:
+        raise SrlmError("meta.mode=probability needs a tokenizer with one token each for A and B after the cue")
+    return found
+
+
+def run(cfg, paths) -> dict:
+    mc = cfg.meta
+    items = meta_items(cfg, paths)
+    writer = RowWriter(paths.meta_judgments, distributed.rank(), distributed.world_size())
+    engine = open_engine(cfg, current_model(cfg, paths), mc.backend) if items else None
+    try:
+        run_batches(
+            items,
+            item_key=lambda it: it["id"],
+            length=lambda it: len(it["meta_prompt"]),
+            batch_size=mc.batch_size,
+            seed=stage_seed(cfg, paths, "meta_judge"),
+            writer=writer,
+            process=lambda batch, seeds: meta_verdicts(engine, batch, mc, seeds),
+            row_id=lambda r: r["id"],
+            row_item=lambda r: r["id"],
+            rows_per_item=1,
+            desc=f"meta-judge (iteration {paths.t})",
+        )
+    finally:
+        writer.close()
+        if engine is not None:
+            engine.close()
+    position = {it["id"]: i for i, it in enumerate(items)}
+    rows = writer.finish(order=lambda r: position[r["id"]])
+    stats = {"responses": len({r["candidate_id"] for r in rows}), **position_stats(rows)}
+    if distributed.is_rank_zero():
+        write_json(paths.meta_stats, stats)
+    return stats
+
+
+if __name__ == "__main__":
+    raise SystemExit(main("meta_judge"))
