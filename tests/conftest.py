@@ -73,3 +73,15 @@ def srlm_run(args: list[str], run_dir: Path, kill_at: str | None = None) -> subp
     return subprocess.run(
         [sys.executable, "-m", "srlm", "run", *args, f"run_dir={run_dir}"], env=env, capture_output=True, text=True
     )
+
+
+META_SMOKE = ["recipe=smoke", "meta.enabled=true"]
+
+
+@pytest.fixture(scope="session")
+def finished_meta_run(tmp_path_factory) -> Path:
+    """A finished smoke run with meta-rewarding: its rows are checked, and bad inputs must leave it untouched."""
+    run_dir = tmp_path_factory.mktemp("finished_meta")
+    done = srlm_run(META_SMOKE, run_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return run_dir

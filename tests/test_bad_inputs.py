@@ -4,7 +4,6 @@
 import json
 import re
 
-import conftest
 import pytest
 
 from srlm.cli import main
@@ -136,14 +135,6 @@ BAD_INPUTS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("finished")
-    done = conftest.srlm_run(["recipe=smoke"], run_dir)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return run_dir
-
-
 def every_file(run_dir):
     return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(run_dir.rglob("*")) if p.is_file()}
 
@@ -155,8 +146,9 @@ def test_the_table_holds_at_least_40_distinct_bad_inputs():
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "overrides", "files", "expected"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
 def test_bad_input_is_one_error_line_and_the_finished_run_is_untouched(
-    tmp_path, finished_run, capsys, name, overrides, files, expected
+    tmp_path, finished_meta_run, capsys, name, overrides, files, expected
 ):
+    finished_run = finished_meta_run
     for file, data in files.items():
         (tmp_path / file).write_bytes(data)
     args = [re.sub(r"\{([^}]+)\}", lambda m: str(tmp_path / m.group(1)), o) for o in overrides]

@@ -13,15 +13,12 @@ from srlm.judge import fill, load_template
 from srlm.meta_judge import judgment_id
 from srlm.report import make_report
 
-ARGS = ["recipe=smoke", "meta.enabled=true"]
+ARGS = conftest.META_SMOKE
 
 
-@pytest.fixture(scope="module")
-def meta_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("meta")
-    done = conftest.srlm_run(ARGS, run_dir)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return run_dir
+@pytest.fixture
+def meta_run(finished_meta_run):
+    return finished_meta_run
 
 
 def rows(run_dir, t, name):
