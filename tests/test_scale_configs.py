@@ -211,9 +211,7 @@ def test_two_machines_go_through_deepspeeds_multinode_launcher(tmp_path, monkeyp
     assert ds.world_size == 16
 
 
-def test_fsdp_plugin_shards_fully_and_saves_a_full_state_dict(tmp_path, monkeypatch):
-    import accelerate.utils.dataclasses as acc_dataclasses
-    import torch
+def test_fsdp_plugin_shards_fully_and_saves_a_full_state_dict(tmp_path):
     from accelerate.utils import FullyShardedDataParallelPlugin
     from torch.distributed.fsdp import ShardingStrategy, StateDictType
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -221,14 +219,18 @@ def test_fsdp_plugin_shards_fully_and_saves_a_full_state_dict(tmp_path, monkeypa
 
     env = launcher_env(*launch(config_path("fsdp"), tmp_path, "launcher.num_processes=4"))
     assert env["ACCELERATE_USE_FSDP"] == "true" and env["ACCELERATE_MIXED_PRECISION"] == "bf16"
-    monkeypatch.setattr(acc_dataclasses, "is_cuda_available", lambda: True)  # sync_module_states asks for a device
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     with mock.patch.dict(os.environ, env, clear=True):
-        plugin = FullyShardedDataParallelPlugin()
+        # The config asks for synced module states (rank 0 loads, the others receive): accelerate reads that from
+        # the environment and, with no accelerator here, refuses it by name.
+        with pytest.raises(RuntimeError, match="sync_module_states=True"):
+            FullyShardedDataParallelPlugin()
+        # Everything else as accelerate reads it from the same environment, the two device-bound settings off.
+        plugin = FullyShardedDataParallelPlugin(sync_module_states=False, cpu_ram_efficient_loading=False)
+    assert env["FSDP_SYNC_MODULE_STATES"] == env["FSDP_CPU_RAM_EFFICIENT_LOADING"] == "true"
     assert plugin.fsdp_version == 1
     assert plugin.sharding_strategy == ShardingStrategy.FULL_SHARD
     assert plugin.state_dict_type == StateDictType.FULL_STATE_DICT
-    assert plugin.sync_module_states and plugin.cpu_ram_efficient_loading and plugin.use_orig_params
+    assert plugin.use_orig_params
     assert not plugin.cpu_offload.offload_params
     tiny = LlamaForCausalLM(
         LlamaConfig(vocab_size=32, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
