@@ -60,7 +60,8 @@ def test_values_out_of_range_are_refused_when_composed(override, allowed):
 
 
 def test_combined_trl_loss_types_are_accepted():
-    compose(["recipe=smoke", "dpo.loss_type=[sigmoid,sft]"])  # RPO-style: DPO plus an SFT term, as TRL combines them
+    cfg = compose(["recipe=smoke", "dpo.loss_type=[sigmoid,sft]"])  # RPO-style: DPO plus an SFT term, as TRL has it
+    assert list(cfg.dpo.loss_type) == ["sigmoid", "sft"]
 
 
 def test_wrong_type_names_the_key():

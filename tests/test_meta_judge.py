@@ -13,7 +13,6 @@ from srlm.meta_judge import (
     cap_share,
     comparisons,
     judge_pairs,
-    judgment_id,
     parse_meta_verdict,
     position_stats,
     ratings,
@@ -76,10 +75,6 @@ def test_parse_meta_verdict(text, expected):
 
 
 # ------------------------------------------------------------------------------------------- comparisons
-
-
-def test_judgment_id():
-    assert judgment_id("p1/c2", 3) == "p1/c2/j3"
 
 
 def test_comparisons_skip_tied_and_thin_candidates_and_emit_both_orders():

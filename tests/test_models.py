@@ -3,6 +3,7 @@
 import importlib.util
 
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from srlm.config import compose
@@ -28,12 +29,18 @@ def test_unknown_local_path_is_a_clear_error(tmp_path):
         resolve_model(str(tmp_path / "nope"))
 
 
-def test_precision_comes_from_the_hardware():
-    import torch
+@pytest.mark.skipif(torch.cuda.is_available(), reason="what a machine without a GPU gets")
+def test_without_a_gpu_both_trainers_compute_in_float32_whatever_trls_default(tmp_path):
+    """TRL's configs default to bf16, which a CPU without native bf16 emulates about 10x slower."""
+    from trl import DPOConfig, SFTConfig
 
-    assert resolve_dtype("auto") == (
-        torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    )
+    from srlm.training import common_args
+
+    cfg = compose([f"run_dir={tmp_path}"])  # the default recipe: model.dtype=auto
+    assert resolve_dtype(cfg.model.dtype) == torch.float32
+    for config_class, stage_cfg in ((SFTConfig, cfg.sft), (DPOConfig, cfg.dpo)):
+        args = config_class(**common_args(stage_cfg, cfg, tmp_path / "out", seed=0))
+        assert (args.bf16, args.fp16, args.use_cpu) == (False, False, True)
 
 
 @pytest.mark.slow
