@@ -189,3 +189,23 @@ def test_train_step_offset_counts_earlier_training_stages(tmp_path):
     assert train_step_offset(manifest, 1, "dpo") == 12
     assert train_step_offset(manifest, 2, "dpo") == 15
     assert train_step_offset(manifest, 3, "dpo") == 19
+
+
+def test_the_learning_rate_schedule_decays_towards_min_lr(run_dir):
+    """Each stage's cosine schedule runs from the peak to the configured floor, the resumed DPO stage included.
+
+    The trainer logs the rate each step used; with two steps the second is taken halfway through the schedule,
+    where a cosine stands at the mean of peak and floor (without the floor it would be half the peak).
+    """
+    from omegaconf import OmegaConf
+
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    rates = defaultdict(list)
+    for e in step_events(run_dir):
+        rates[(e["iteration"], e["stage"])].append(e["learning_rate"])
+    assert len(rates) == 3
+    for (iteration, stage), lrs in rates.items():
+        stage_cfg = cfg[stage]
+        assert stage_cfg.lr_scheduler_type == "cosine_with_min_lr" and len(lrs) == 2
+        assert lrs[0] == pytest.approx(stage_cfg.learning_rate, rel=1e-9), (iteration, stage, lrs)
+        assert lrs[1] == pytest.approx((stage_cfg.learning_rate + stage_cfg.min_lr) / 2, rel=1e-9), (stage, lrs)
