@@ -24,6 +24,14 @@ class CrashInjection(TrainerCallback):
         faults.after_checkpoint(Path(args.output_dir).parent.name, state.global_step)
 
 
+class ShareCheckpoints(TrainerCallback):
+    """Gives a saved trainer checkpoint's files the mode the umask allows (safetensors writes its weights 0600)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_local_process_zero:
+            share_as_umask_allows(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+
+
 class StepLog(TrainerCallback):
     """Appends every trainer log event (loss, learning rate, grad norm, DPO rewards, ...) with its `global_step` to
     `path` (the stage's `steps.jsonl`), on rank 0 only; the driver logs them once the stage is done.
