@@ -116,7 +116,21 @@ def plan(cfg) -> list[StagePlan]:
 def dry_run(cfg) -> list[str]:
     """Every stage's launch command and where its model lives, one line each; missing inputs are an error."""
     check_inputs(cfg, planning=True)
+    refuse_outputs_without_manifest(RunPaths(cfg.run_dir))
     return [p.describe() for p in plan(cfg)]
+
+
+def refuse_outputs_without_manifest(paths: RunPaths) -> None:
+    """A run directory with stage outputs but no `manifest.json` (deleted, or copied without it): which stages are
+    done is unknown, and starting over would overwrite them in place."""
+    if paths.manifest.exists() or not paths.root.is_dir():
+        return
+    held = sorted({p.relative_to(paths.root).parts[0] for p in paths.root.glob("iteration_*/**/*") if p.is_file()})
+    if held:
+        raise SrlmError(
+            f"{paths.manifest}: no such file, but {paths.root} holds a run's outputs ({', '.join(held)}); the "
+            "manifest records which stages are done: restore it to resume, or use another run_dir to start over"
+        )
 
 
 def stage_problems(paths: RunPaths, manifest: Manifest, t: int, stage: str) -> list[str]:
@@ -136,6 +150,7 @@ def is_finished(cfg) -> bool:
 
 def run(cfg) -> RunPaths:
     check_inputs(cfg)
+    refuse_outputs_without_manifest(RunPaths(cfg.run_dir))
     if is_finished(cfg):  # writes nothing, so a finished run on read-only storage can be started again
         print(f"[srlm] {cfg.run_dir}: every stage is done; nothing to do (srlm status / srlm report to read it)")
         return RunPaths(cfg.run_dir)

@@ -180,6 +180,25 @@ def test_bad_input_is_one_error_line_and_the_finished_run_is_untouched(
     assert every_file(finished_run) == before
 
 
+@pytest.mark.slow
+def test_a_run_directory_whose_manifest_is_gone_is_refused_not_overwritten(tmp_path, finished_meta_run, capsys):
+    import shutil
+
+    from conftest import META_SMOKE
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_meta_run, run_dir)
+    (run_dir / "manifest.json").unlink()
+    before = every_file(run_dir)
+    for dry in ([], ["--dry-run"]):
+        assert main(["run", *dry, *META_SMOKE, f"run_dir={run_dir}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert re.fullmatch(rf"error: {run_dir}/manifest\.json: no such file, but {run_dir} holds a run's outputs "
+                            r"\(iteration_0, iteration_1, iteration_2\); the manifest records which stages are done: "
+                            r"restore it to resume, or use another run_dir to start over", err)  # fmt: skip
+    assert every_file(run_dir) == before
+
+
 def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_not_an_error(capsys, monkeypatch):
     import huggingface_hub
 
