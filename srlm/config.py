@@ -168,8 +168,8 @@ class PromptsConfig:
 @dataclass
 class GenerationConfig:
     num_candidates: int = _f(4, "Candidates per prompt (paper: N=4).")
-    temperature: float = _f(0.7, "Sampling temperature (paper: 0.7).")
-    top_p: float = _f(0.9, "Top-p (paper: 0.9).")
+    temperature: float = _f(0.7, "Sampling temperature, > 0: the N candidates are sampled (paper: 0.7).")
+    top_p: float = _f(0.9, "Top-p in (0, 1] (paper: 0.9).")
     max_new_tokens: int = _f(512, "New tokens per candidate.")
     batch_size: int = _f(8, "Prompts per batch (each with num_candidates sequences).")
     backend: str = _f(
@@ -189,7 +189,7 @@ class JudgeConfig:
     template: str = _f("${srlm_root:}/srlm/templates/judge_additive.txt", "Judge prompt with {prompt} and {response}.")
     mode: JudgeMode = _f(JudgeMode.sampled, "sampled: parse `Score: N`; expected_score: read score-token probs.")
     num_samples: int = _f(3, "Verdicts sampled per candidate and averaged (paper: 3).")
-    temperature: float = _f(0.7, "Verdict sampling temperature.")
+    temperature: float = _f(0.7, "Verdict sampling temperature; 0 (greedy) only with one judgment per response.")
     top_p: float = _f(0.9, "Verdict top-p.")
     max_new_tokens: int = _f(256, "Tokens per verdict.")
     batch_size: int = _f(8, "Candidates per batch.")
@@ -314,7 +314,7 @@ class ResumeConfig:
 @dataclass
 class SrlmConfig:
     name: str = _f("srlm", "Run name.")
-    run_dir: str = _f("runs/${name}", "Run directory (the source of truth of a run).")
+    run_dir: str = _f("runs/${name}", "Run directory (the source of truth of a run); not empty.")
     seed: int = _f(42, "Root seed; every stage derives its own from (seed, iteration, stage).")
     num_iterations: int = _f(2, "Self-rewarding iterations after the seed SFT.")
     model: ModelConfig = field(default_factory=ModelConfig)
