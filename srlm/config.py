@@ -608,14 +608,18 @@ def greedy_checks(cfg: DictConfig) -> list[tuple[bool, str, str]]:
     """Temperature 0 is greedy decoding: one answer per prompt. It is refused where several samples of one prompt
     are drawn (they would all be the same): the N candidates, and judge verdicts with more than one per candidate."""
     jc = cfg.judge
-    judge_samples = max(judgments_per_candidate(jc), cfg.eval.num_samples if enum_value(cfg.eval.judge_mode) ==
-                        "sampled" else 1)  # fmt: skip
+    eft_writes = cfg.eft.enabled and enum_value(cfg.eft.verdict_source) in ("model", "sft_baseline", "teacher")
+    judge_samples = max(
+        judgments_per_candidate(jc),
+        cfg.eval.num_samples if enum_value(cfg.eval.judge_mode) == "sampled" else 1,
+        jc.num_samples if eft_writes else 1,  # EFT's verdicts are sampled whatever judge.mode
+    )
     return [
         (cfg.generation.temperature > 0, "generation.temperature",
          "a number > 0 (the N candidates of a prompt are sampled; at 0 all would be the same greedy answer)"),
         (jc.temperature > 0 or judge_samples == 1, "judge.temperature",
          f"a number > 0 with {judge_samples} judgments per response (at 0 all would be the same greedy verdict); "
-         "or judge.num_samples=1 for one greedy verdict"),
+         "or one greedy verdict per response (judge.num_samples=1, eval.num_samples=1)"),
     ]  # fmt: skip
 
 

@@ -49,10 +49,11 @@ def model_inputs(cfg) -> dict[str, str | None]:
 def problems(cfg) -> list[str]:
     found = []
     for key, name in data_inputs(cfg).items():
-        if name and Path(name).expanduser().is_dir():
-            found.append(f"`{key}`: {name} is a directory (expected a file)")
-        elif name and looks_local(name) and not Path(name).expanduser().is_file():
-            found.append(f"`{key}`: no such file {name}")
+        if name and looks_local(name) and not Path(name).expanduser().is_file():
+            if Path(name).expanduser().is_dir():
+                found.append(f"`{key}`: {name} is a directory (expected a file)")
+            else:
+                found.append(f"`{key}`: no such file {name}")
     for key, name in model_inputs(cfg).items():
         if not name or name in (EMBEDDED, TINY):
             continue
