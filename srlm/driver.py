@@ -161,16 +161,18 @@ def run(cfg) -> RunPaths:
     for stage, key in ENGINE_KEYS.items():
         if uses_vllm(stage, cfg):
             check_vllm_available(key)  # before any work, not hours later at the first generate stage
-    lock = RunLock(RunPaths(cfg.run_dir).root).acquire()  # before anything in the run directory is touched
+    root = RunPaths(cfg.run_dir).root
     try:
-        return drive(cfg, *prepare_run_dir(cfg))
-    except OSError as e:  # the driver's own files (config, manifest, metrics) on a full disk
-        full = disk_full(e, RunPaths(cfg.run_dir).root)
+        lock = RunLock(root).acquire()  # before anything in the run directory is touched
+        try:
+            return drive(cfg, *prepare_run_dir(cfg))
+        finally:
+            lock.release()
+    except OSError as e:  # the driver's own files (lock, config, manifest, metrics) on a full disk
+        full = disk_full(e, root)
         if full:
             raise no_space_left(full, "the driver's files") from None
         raise
-    finally:
-        lock.release()
 
 
 def disk_full(error: BaseException, where: Path) -> Path | None:
@@ -178,6 +180,8 @@ def disk_full(error: BaseException, where: Path) -> Path | None:
 
     Libraries say it in their own ways (OSError ENOSPC; safetensors: "No space left on device (os error 28)"); a
     stage in another process only exits non-zero, so a disk with less than `FULL_BELOW` bytes free counts too."""
+    if not isinstance(error, Exception):  # Ctrl-C, SystemExit: not the disk
+        return None
     seen = error
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
