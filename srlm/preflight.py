@@ -1,7 +1,8 @@
 """Inputs checked before any stage runs (and by `--dry-run`): every local data file and model directory a
 config names exists, and a model name that is a near miss of a built-in one is called out, not sent to the hub.
-A local model directory holds a readable `config.json` and weights; a hub model that cannot be fetched (offline or
-the hub unreachable) is in the local cache; a prompt pool holds enough prompts for every iteration."""
+A local model directory holds a readable `config.json`, weights and a tokenizer; a hub model that cannot be
+fetched (offline or the hub unreachable) is in the local cache; a prompt pool holds enough prompts for every
+iteration."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from srlm.models import EMBEDDED, TINY
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
 EVALUATORS = ("seed", "self", "endpoint")
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "*.safetensors.index.json", "*.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 def looks_local(name: str) -> bool:
@@ -85,6 +87,9 @@ def model_dir_problems(key: str, directory: Path) -> list[str]:
         return [f"`{key}`: {config}: not UTF-8 text; the checkpoint is damaged"]
     if not any(next(directory.glob(p), None) for p in WEIGHT_PATTERNS):
         return [f"`{key}`: {directory} holds no weights (no *.safetensors or *.bin; the checkpoint is incomplete)"]
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        return [f"`{key}`: {directory} holds no tokenizer (no tokenizer.json or tokenizer_config.json; save the "
+                "tokenizer with the model)"]  # fmt: skip
     return []
 
 
