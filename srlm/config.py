@@ -168,8 +168,8 @@ class PromptsConfig:
 @dataclass
 class GenerationConfig:
     num_candidates: int = _f(4, "Candidates per prompt (paper: N=4).")
-    temperature: float = _f(0.7, "Sampling temperature (paper: 0.7).")
-    top_p: float = _f(0.9, "Top-p (paper: 0.9).")
+    temperature: float = _f(0.7, "Sampling temperature, > 0: the N candidates are sampled (paper: 0.7).")
+    top_p: float = _f(0.9, "Top-p in (0, 1] (paper: 0.9).")
     max_new_tokens: int = _f(512, "New tokens per candidate.")
     batch_size: int = _f(8, "Prompts per batch (each with num_candidates sequences).")
     backend: str = _f(
@@ -189,7 +189,7 @@ class JudgeConfig:
     template: str = _f("${srlm_root:}/srlm/templates/judge_additive.txt", "Judge prompt with {prompt} and {response}.")
     mode: JudgeMode = _f(JudgeMode.sampled, "sampled: parse `Score: N`; expected_score: read score-token probs.")
     num_samples: int = _f(3, "Verdicts sampled per candidate and averaged (paper: 3).")
-    temperature: float = _f(0.7, "Verdict sampling temperature.")
+    temperature: float = _f(0.7, "Verdict sampling temperature; 0 (greedy) only with one judgment per response.")
     top_p: float = _f(0.9, "Verdict top-p.")
     max_new_tokens: int = _f(256, "Tokens per verdict.")
     batch_size: int = _f(8, "Candidates per batch.")
@@ -314,7 +314,7 @@ class ResumeConfig:
 @dataclass
 class SrlmConfig:
     name: str = _f("srlm", "Run name.")
-    run_dir: str = _f("runs/${name}", "Run directory (the source of truth of a run).")
+    run_dir: str = _f("runs/${name}", "Run directory (the source of truth of a run); not empty.")
     seed: int = _f(42, "Root seed; every stage derives its own from (seed, iteration, stage).")
     num_iterations: int = _f(2, "Self-rewarding iterations after the seed SFT.")
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -377,6 +377,7 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     from omegaconf.errors import OmegaConfBaseException
 
     register_configs()
+    check_group_choices(overrides)
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
@@ -394,6 +395,29 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     check_known_keys(cfg)
     validate(cfg)
     return cfg
+
+
+def group_choices(group: str) -> list[str]:
+    """The options of a config group (`conf/<group>/*.yaml`); the schema stored under `<group>/schema` is none."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def check_group_choices(overrides) -> None:
+    """`model=nope` or `model=schema` (the bare schema, no model): one line listing the group's options."""
+    for o in overrides:
+        key, _, value = o.lstrip("+~").partition("=")
+        if key != "recipe" and "/" not in key and "." not in key and (CONF_DIR / key).is_dir():
+            choices = group_choices(key)
+            if value not in choices:
+                raise SrlmError(f"invalid configuration: `{key}`: {unknown_choice(key, value, choices)}")
+
+
+def unknown_choice(group: str, value: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    return f"no option `{value}`; {hint}options: {', '.join(choices)} (conf/{group}/)"
 
 
 def check_known_keys(cfg: DictConfig) -> None:
@@ -426,6 +450,10 @@ def composition_error(message: str, cause: BaseException | None = None) -> str:
     missing_recipe = re.search(r"Could not find 'recipe/([^']+)'", message)
     if missing_recipe:
         return f"unknown recipe `{missing_recipe.group(1)}`; recipes: {', '.join(recipe_names())} (srlm recipes)"
+    missing_option = re.search(r"Could not find '([^'/]+)/([^']+)'", message)
+    if missing_option:  # a recipe's `override /group: name`; hydra's message goes on with its search path
+        group, value = missing_option.groups()
+        return f"`{group}`: {unknown_choice(group, value, group_choices(group))}"
     unknown = re.search(r"Could not override '([^']+)'", message)
     if not unknown:
         return message.splitlines()[0] if "Could not override" in message else message
@@ -488,6 +516,7 @@ def judgments_per_candidate(jc, mode: str | None = None) -> int:
 def validate(cfg: DictConfig) -> None:
     """Checks that types alone cannot express."""
     checks = [
+        (bool(str(cfg.run_dir).strip()), "run_dir", "a directory (empty: an unset variable would write the run here)"),
         (cfg.num_iterations >= 0, "num_iterations", "an integer >= 0"),
         (cfg.generation.num_candidates >= 2, "generation.num_candidates", "at least 2 (pairs need two candidates)"),
         (cfg.judge.num_samples >= 1, "judge.num_samples", "at least 1"),
@@ -515,6 +544,7 @@ def validate(cfg: DictConfig) -> None:
         (0 <= cfg.eft.eval_fraction < 1, "eft.eval_fraction", "a fraction in [0, 1)"),
         (0 <= cfg.dpo.eval_fraction < 1, "dpo.eval_fraction", "a fraction in [0, 1)"),
         *range_checks(cfg),
+        *greedy_checks(cfg),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
         (0 <= cfg.pairs.length_margin < 0.5, "pairs.length_margin", "a share of the score range in [0, 0.5)"),
         (0 <= cfg.meta.length_margin < 0.5, "meta.length_margin", "a share of the rating range in [0, 0.5)"),
@@ -541,10 +571,8 @@ POSITIVE = (
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
     "meta.max_new_tokens", "meta.batch_size",
 )  # fmt: skip
-UNIT_INTERVAL = (
-    "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",
-    "generation.gpu_memory_utilization",
-)  # fmt: skip
+UNIT_INTERVAL = ("eft.drop_score_fraction", "prompts.max_similarity", "generation.gpu_memory_utilization")
+TOP_P = ("generation.top_p", "judge.top_p", "prompts.top_p")  # 0 keeps no token: HF and vLLM both refuse it
 NON_NEGATIVE = (
     "generation.temperature", "judge.temperature", "prompts.temperature", "sft.min_lr", "dpo.min_lr",
     "sft.warmup_ratio", "pairs.min_gap", "meta.temperature", "eval.rewardbench_max", "eval.win_rate_prompts",
@@ -557,6 +585,8 @@ def range_checks(cfg: DictConfig) -> list[tuple[bool, str, str]]:
     value = lambda key: OmegaConf.select(cfg, key)  # noqa: E731
     checks = [(value(k) > 0, k, "a number > 0") for k in POSITIVE]
     checks += [(0 <= value(k) <= 1, k, "a number in [0, 1]") for k in UNIT_INTERVAL]
+    checks += [(0 < value(k) <= 1, k, "a number in (0, 1] (top-p keeps the smallest set of tokens whose "
+                "probability reaches it; 0 keeps none)") for k in TOP_P]  # fmt: skip
     checks += [(value(k) >= 0, k, "a number >= 0") for k in NON_NEGATIVE]
     checks += [
         (value(f"{s}.max_steps") == -1 or value(f"{s}.max_steps") >= 1, f"{s}.max_steps", "-1 (epochs) or >= 1")
@@ -572,6 +602,25 @@ def range_checks(cfg: DictConfig) -> list[tuple[bool, str, str]]:
          f"a list of TRL DPO loss types: {', '.join(sorted(dpo_loss_types()))}"),
     ]  # fmt: skip
     return checks
+
+
+def greedy_checks(cfg: DictConfig) -> list[tuple[bool, str, str]]:
+    """Temperature 0 is greedy decoding: one answer per prompt. It is refused where several samples of one prompt
+    are drawn (they would all be the same): the N candidates, and judge verdicts with more than one per candidate."""
+    jc = cfg.judge
+    eft_writes = cfg.eft.enabled and enum_value(cfg.eft.verdict_source) in ("model", "sft_baseline", "teacher")
+    judge_samples = max(
+        judgments_per_candidate(jc),
+        cfg.eval.num_samples if enum_value(cfg.eval.judge_mode) == "sampled" else 1,
+        jc.num_samples if eft_writes else 1,  # EFT's verdicts are sampled whatever judge.mode
+    )
+    return [
+        (cfg.generation.temperature > 0, "generation.temperature",
+         "a number > 0 (the N candidates of a prompt are sampled; at 0 all would be the same greedy answer)"),
+        (jc.temperature > 0 or judge_samples == 1, "judge.temperature",
+         f"a number > 0 with {judge_samples} judgments per response (at 0 all would be the same greedy verdict); "
+         "or one greedy verdict per response (judge.num_samples=1, eval.num_samples=1)"),
+    ]  # fmt: skip
 
 
 def dpo_loss_types() -> set[str]:

@@ -6,7 +6,10 @@ stage as the config says, records it, and logs its metrics.
 
 from __future__ import annotations
 
+import errno
+import shutil
 import time
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -29,6 +32,7 @@ from srlm.tracking import (
     train_step_offset,
 )
 
+FULL_BELOW = 2**20  # bytes free under which a failed stage's disk counts as full
 IGNORED_ON_RESUME = ("resume", "launcher", "logger", "run_dir")  # run_dir: a run directory copied elsewhere resumes
 HEADLINE = {
     "eft": "eft",
@@ -115,8 +119,22 @@ def plan(cfg) -> list[StagePlan]:
 
 def dry_run(cfg) -> list[str]:
     """Every stage's launch command and where its model lives, one line each; missing inputs are an error."""
-    check_inputs(cfg)
+    check_inputs(cfg, planning=True)
+    refuse_outputs_without_manifest(RunPaths(cfg.run_dir))
     return [p.describe() for p in plan(cfg)]
+
+
+def refuse_outputs_without_manifest(paths: RunPaths) -> None:
+    """A run directory with stage outputs but no `manifest.json` (deleted, or copied without it): which stages are
+    done is unknown, and starting over would overwrite them in place."""
+    if paths.manifest.exists() or not paths.root.is_dir():
+        return
+    held = sorted({p.relative_to(paths.root).parts[0] for p in paths.root.glob("iteration_*/**/*") if p.is_file()})
+    if held:
+        raise SrlmError(
+            f"{paths.manifest}: no such file, but {paths.root} holds a run's outputs ({', '.join(held)}); the "
+            "manifest records which stages are done: restore it to resume, or use another run_dir to start over"
+        )
 
 
 def stage_problems(paths: RunPaths, manifest: Manifest, t: int, stage: str) -> list[str]:
@@ -136,17 +154,52 @@ def is_finished(cfg) -> bool:
 
 def run(cfg) -> RunPaths:
     check_inputs(cfg)
+    refuse_outputs_without_manifest(RunPaths(cfg.run_dir))
     if is_finished(cfg):  # writes nothing, so a finished run on read-only storage can be started again
         print(f"[srlm] {cfg.run_dir}: every stage is done; nothing to do (srlm status / srlm report to read it)")
         return RunPaths(cfg.run_dir)
     for stage, key in ENGINE_KEYS.items():
         if uses_vllm(stage, cfg):
             check_vllm_available(key)  # before any work, not hours later at the first generate stage
-    lock = RunLock(RunPaths(cfg.run_dir).root).acquire()  # before anything in the run directory is touched
+    root = RunPaths(cfg.run_dir).root
     try:
-        return drive(cfg, *prepare_run_dir(cfg))
-    finally:
-        lock.release()
+        lock = RunLock(root).acquire()  # before anything in the run directory is touched
+        try:
+            return drive(cfg, *prepare_run_dir(cfg))
+        finally:
+            lock.release()
+    except OSError as e:  # the driver's own files (lock, config, manifest, metrics) on a full disk
+        full = disk_full(e, root)
+        if full:
+            raise no_space_left(full, "the driver's files") from None
+        raise
+
+
+def disk_full(error: BaseException, where: Path) -> Path | None:
+    """The path that could not be written if `error` (or an error it came from) is a full disk, else None.
+
+    Libraries say it in their own ways (OSError ENOSPC; safetensors: "No space left on device (os error 28)"); a
+    stage in another process only exits non-zero, so a disk with less than `FULL_BELOW` bytes free counts too."""
+    if not isinstance(error, Exception):  # Ctrl-C, SystemExit: not the disk
+        return None
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno == errno.ENOSPC:
+            return Path(seen.filename) if seen.filename else where
+        if "No space left on device" in str(seen):
+            return where
+        seen = seen.__cause__ or seen.__context__
+    try:
+        return where if shutil.disk_usage(where).free < FULL_BELOW else None
+    except OSError:
+        return None
+
+
+def no_space_left(path: Path, doing: str) -> SrlmError:
+    return SrlmError(
+        f"{path}: no space left on device ({doing}); free some space, then run the same command again: finished "
+        "stages are kept and this one resumes"
+    )
 
 
 def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
@@ -173,7 +226,15 @@ def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
             try:
                 metrics = launch(stage, cfg, ipaths)
             except BaseException as e:
-                manifest.set_stage(t, stage, "failed", error=str(e).splitlines()[0] if str(e) else type(e).__name__)
+                full = disk_full(e, ipaths.dir)
+                why = str(e).splitlines()[0] if str(e) else type(e).__name__
+                try:
+                    manifest.set_stage(t, stage, "failed", error=why)
+                except OSError:  # the disk is full: the manifest keeps `running`, which resumes the same way
+                    if not full:
+                        raise
+                if full:
+                    raise no_space_left(full, f"iteration {t}: {stage}") from None
                 raise
             metrics["wall_s"] = round(time.time() - start, 2)
             written = outputs.record(paths.root, outputs.written_since(before, paths.root))

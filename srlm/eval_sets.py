@@ -69,6 +69,8 @@ def _checked(source: str, rows: list[dict], completion_type: type) -> list[dict]
         missing = [f for f in PAIR_FIELDS if f not in r]
         if missing:
             raise SrlmError(f"{source}:{i}: missing field(s) {', '.join(missing)} ({schema} schema)")
+        if not isinstance(r["prompt"], str) or not r["prompt"].strip():
+            raise SrlmError(f"{source}:{i}: empty prompt ({schema} schema)")
         for side in ("chosen", "rejected"):
             if not isinstance(r[side], completion_type) or (completion_type is list and not r[side]):
                 expected = "a non-empty list of strings" if completion_type is list else "a string"

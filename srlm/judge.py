@@ -40,10 +40,12 @@ def load_template(path: str, placeholders: tuple[str, ...] = ("{prompt}", "{resp
 
 
 def fill(template: str, **fields: str) -> str:
-    """Fill placeholders by plain replacement (user text may contain braces)."""
-    for name, value in fields.items():
-        template = template.replace("{" + name + "}", value)
-    return template
+    """Fill the template's placeholders in one pass over the template: a value is pasted as it is, so text in it
+    that looks like a placeholder (`{response}` in a user's question, braces in code) is never filled."""
+    if not fields:
+        return template
+    placeholder = re.compile("|".join(re.escape("{" + name + "}") for name in fields))
+    return placeholder.sub(lambda m: fields[m.group(0)[1:-1]], template)
 
 
 def parse_score(verdict: str) -> int | None:

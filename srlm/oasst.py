@@ -74,6 +74,9 @@ def _validate(source, lineno: int, row) -> dict:
         raise SrlmError(f"{where}: field `role` is {row['role']!r}; expected one of {ROLES}")
     if not isinstance(row["text"], str):
         raise SrlmError(f"{where}: field `text` must be a string")
+    if not row["text"].strip() and not row.get("deleted", False):
+        what = "prompt" if row["role"] == "prompter" else "reply"
+        raise SrlmError(f"{where}: empty {what} in field `text` (remove the message or mark it `deleted`)")
     rank = row.get("rank")
     if rank is not None and not (isinstance(rank, (int, float)) and rank == int(rank) and rank >= 0):
         raise SrlmError(f"{where}: field `rank` is {rank!r}; expected a non-negative integer or null")

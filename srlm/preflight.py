@@ -1,9 +1,13 @@
 """Inputs checked before any stage runs (and by `--dry-run`): every local data file and model directory a
-config names exists, and a model name that is a near miss of a built-in one is called out, not sent to the hub."""
+config names exists, and a model name that is a near miss of a built-in one is called out, not sent to the hub.
+A local model directory holds a readable `config.json`, weights and a tokenizer; a hub model that cannot be
+fetched (offline or the hub unreachable) is in the local cache; a prompt pool holds enough prompts for every
+iteration."""
 
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 
 from srlm.config import enum_value
@@ -11,6 +15,9 @@ from srlm.errors import SrlmError
 from srlm.models import EMBEDDED, TINY
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
+EVALUATORS = ("seed", "self", "endpoint")
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.gguf", "*.safetensors.index.json", "*.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
 
 
 def looks_local(name: str) -> bool:
@@ -36,7 +43,7 @@ def model_inputs(cfg) -> dict[str, str | None]:
     models = {"model.name": cfg.model.name, "prompts.generator": cfg.prompts.generator}
     if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "teacher":
         models["eft.teacher"] = cfg.eft.teacher
-    if cfg.eval.evaluator not in ("seed", "self", "endpoint"):
+    if cfg.eval.evaluator not in EVALUATORS:
         models["eval.evaluator"] = cfg.eval.evaluator
     return models
 
@@ -45,19 +52,45 @@ def problems(cfg) -> list[str]:
     found = []
     for key, name in data_inputs(cfg).items():
         if name and looks_local(name) and not Path(name).expanduser().is_file():
-            found.append(f"`{key}`: no such file {name}")
+            if Path(name).expanduser().is_dir():
+                found.append(f"`{key}`: {name} is a directory (expected a file)")
+            else:
+                found.append(f"`{key}`: no such file {name}")
     for key, name in model_inputs(cfg).items():
-        if not name or name in (EMBEDDED, TINY) or Path(name).expanduser().is_dir():
+        if not name or name in (EMBEDDED, TINY):
             continue
-        if looks_local(name):
+        if Path(name).expanduser().is_dir():
+            found += model_dir_problems(key, Path(name).expanduser())
+        elif looks_local(name):
             found.append(f"`{key}`: no such model directory {name}")
         elif "/" not in name:
-            close = difflib.get_close_matches(name, [EMBEDDED, TINY], n=1, cutoff=0.75)
+            names = [EMBEDDED, TINY, *(EVALUATORS if key == "eval.evaluator" else ())]
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.75)
+            what = "evaluator (seed, self, endpoint or a model)" if key == "eval.evaluator" else "model"
             if close:
-                found.append(f"`{key}`: unknown model `{name}`: did you mean `{close[0]}`?")
+                found.append(f"`{key}`: unknown {what} `{name}`: did you mean `{close[0]}`?")
     if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "teacher" and not cfg.eft.teacher:
         found.append("`eft.teacher`: eft.verdict_source=teacher needs a teacher model")
     return found
+
+
+def model_dir_problems(key: str, directory: Path) -> list[str]:
+    """What keeps `from_pretrained` from loading a local directory: no or unreadable `config.json`, no weights."""
+    config = directory / "config.json"
+    if not config.is_file():
+        return [f"`{key}`: {directory} holds no model (no config.json; expected a saved checkpoint)"]
+    try:
+        json.loads(config.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        return [f"`{key}`: {config}:{e.lineno}: not valid JSON ({e.msg}); the checkpoint is incomplete"]
+    except UnicodeDecodeError:
+        return [f"`{key}`: {config}: not UTF-8 text; the checkpoint is damaged"]
+    if not any(next(directory.glob(p), None) for p in WEIGHT_PATTERNS):
+        return [f"`{key}`: {directory} holds no weights (no *.safetensors or *.bin; the checkpoint is incomplete)"]
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        return [f"`{key}`: {directory} holds no tokenizer (no tokenizer.json or tokenizer_config.json; save the "
+                "tokenizer with the model)"]  # fmt: skip
+    return []
 
 
 def read_local_inputs(cfg) -> None:
@@ -66,7 +99,7 @@ def read_local_inputs(cfg) -> None:
     from srlm.io import read_jsonl
     from srlm.judge import load_template
     from srlm.oasst import load_messages
-    from srlm.stages.prompts import pool_prompts
+    from srlm.stages.prompts import check_pool_size, pool_prompts
 
     readers = {
         "data.oasst": lambda path: load_messages(path, cfg.data.oasst_split),
@@ -81,6 +114,7 @@ def read_local_inputs(cfg) -> None:
     for key, name in data_inputs(cfg).items():
         if name and Path(name).expanduser().is_file():
             readers[key](name)
+    check_pool_size(cfg)
 
 
 def hub_ids(cfg) -> list[tuple[str, str, str]]:
@@ -90,28 +124,55 @@ def hub_ids(cfg) -> list[tuple[str, str, str]]:
     return [(k, n, kind) for k, n, kind in ids if not looks_local(n) and not Path(n).expanduser().exists()]
 
 
-def hub_problems(cfg) -> list[str]:
-    """Hub ids that the hub says do not exist, asked once each; unreachable or offline: not checked here."""
+def is_cached(name: str, kind: str) -> bool:
+    """Whether the hub's local cache holds `name` (for a model: its config.json), so it loads without the hub.
+    Data sets are also kept in the `datasets` library's own cache: they are not checked here."""
     import huggingface_hub
 
-    if huggingface_hub.constants.HF_HUB_OFFLINE:
-        return []
+    if kind != "model":
+        return True
+    return isinstance(huggingface_hub.try_to_load_from_cache(name, "config.json", repo_type=kind), str)
+
+
+def hub_problems(cfg, planning: bool = False) -> list[str]:
+    """Hub ids that the hub says do not exist, asked once each. Offline or unreachable: a model not in the local
+    cache is a problem (loading it would fail after the stages before it), only a note when `planning` (a dry run
+    may plan on another machine than the run's); a cached one is used as it is."""
+    import huggingface_hub
+
     found = []
+
+    def not_cached(key: str, name: str, kind: str, why: str) -> None:
+        line = f"`{key}`: {kind} `{name}` is not in the local hub cache and {why}; download it first or fix the name"
+        if planning:
+            print(f"[srlm] {line}")
+        else:
+            found.append(line)
+
     for key, name, kind in hub_ids(cfg):
+        if huggingface_hub.constants.HF_HUB_OFFLINE:
+            if not is_cached(name, kind):
+                not_cached(key, name, kind, "the hub is off (HF_HUB_OFFLINE)")
+            continue
         try:
             exists = huggingface_hub.repo_exists(name, repo_type=kind)
-        except Exception as e:  # noqa: BLE001 - no network, proxy, ...: the stage that loads it will say
-            print(f"[srlm] `{key}`: could not ask the hub whether {kind} {name} exists ({type(e).__name__})")
+        except Exception as e:  # noqa: BLE001 - no network, proxy, ...: a cached copy serves, else it is an error
+            if is_cached(name, kind):
+                print(f"[srlm] `{key}`: could not ask the hub whether {kind} {name} exists ({type(e).__name__})")
+            else:
+                not_cached(key, name, kind, f"the hub cannot be reached ({type(e).__name__})")
             continue
         if not exists:
             found.append(f"`{key}`: no {kind} `{name}` on the hub (a typo, or private: log in first)")
     return found
 
 
-def check_inputs(cfg) -> None:
-    """Raise one error listing every missing input, then one for the first bad row, before any work."""
+def check_inputs(cfg, planning: bool = False) -> None:
+    """Raise one error listing every missing input, then one for the first bad row, before any work.
+
+    `planning` (a dry run): a hub model missing from this machine's cache while offline is a note, not an error."""
     found = problems(cfg)
-    found += hub_problems(cfg) if not found else []
+    found += hub_problems(cfg, planning) if not found else []
     if found:
         raise SrlmError("missing input(s): " + "; ".join(found))
     read_local_inputs(cfg)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from srlm import faults
 from srlm.errors import SrlmError
@@ -16,12 +18,22 @@ from srlm.io import share_as_umask_allows
 from srlm.models import dropout_settings, resolve_dtype
 from srlm.tracking import SUMMARY_KEY, append_step_event, keep_steps_upto
 
+PREFIX_CHECKPOINT_RE = re.compile(rf"{PREFIX_CHECKPOINT_DIR}-(\d+)")
+
 
 class CrashInjection(TrainerCallback):
     """Lets resume tests kill training right after a checkpoint (see srlm.faults)."""
 
     def on_save(self, args, state, control, **kwargs):
         faults.after_checkpoint(Path(args.output_dir).parent.name, state.global_step)
+
+
+class ShareCheckpoints(TrainerCallback):
+    """Gives a saved trainer checkpoint's files the mode the umask allows (safetensors writes its weights 0600)."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_local_process_zero:
+            share_as_umask_allows(Path(args.output_dir) / f"checkpoint-{state.global_step}")
 
 
 class StepLog(TrainerCallback):
@@ -121,8 +133,14 @@ def peft_config(cfg):
 
 
 def last_checkpoint(checkpoints: Path) -> str | None:
-    """The trainer checkpoint to resume from, if a previous attempt left one."""
-    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    """The newest complete trainer checkpoint a previous attempt left, to resume from. The trainer writes
+    `trainer_state.json` last: a checkpoint without it was cut short (killed, or the disk filled up)."""
+    complete = {
+        int(m.group(1)): p
+        for p in Path(checkpoints).glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+        if (m := PREFIX_CHECKPOINT_RE.fullmatch(p.name)) and (p / TRAINER_STATE_NAME).is_file()
+    }
+    return str(complete[max(complete)]) if complete else None
 
 
 def sharded(trainer) -> bool:

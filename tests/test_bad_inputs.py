@@ -132,6 +132,23 @@ BAD_INPUTS = [
     ("meta_share", ["meta.max_judge_share=1.5"], {}, r"`meta\.max_judge_share` = 1\.5; expected a share in \(0, 1\)"),
     ("length_margin", ["pairs.length_margin=0.7"], {}, r"`pairs\.length_margin` = 0\.7; expected a share of the score range"),
     ("run_dir_file", ["run_dir={afile}/run"], {"afile": b"x"}, r"a file is in the way"),
+    ("run_dir_empty", ["run_dir="], {}, r"`run_dir` = ''; expected a directory"),
+    ("top_p_zero", ["generation.top_p=0"], {}, r"`generation\.top_p` = 0\.0; expected a number in \(0, 1\]"),
+    ("model_schema", ["model=schema"], {}, r"`model`: no option `schema`; options: llama2-70b, llama3-8b, llama3-8b-lora, smollm2-135m-instruct, tiny-random \(conf/model/\)$"),
+    ("model_group_nope", ["model=nope"], {}, r"`model`: no option `nope`; options: llama2-70b, .*tiny-random \(conf/model/\)$"),
+    ("logger_nope", ["logger=nope"], {}, r"`logger`: no option `nope`; did you mean `none`\? options: none, wandb \(conf/logger/\)$"),
+    ("oasst_empty_root", ["data.oasst={msgs.jsonl}"], {"msgs.jsonl": jl(MSG, {**MSG, "message_id": "m2", "text": " "})}, r"msgs\.jsonl:2: empty prompt in field `text`"),
+    ("rb_empty_prompt", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": jl({"prompt": "p", "chosen": "c", "rejected": "r", "subset": "x"}, {"prompt": "", "chosen": "c", "rejected": "r", "subset": "x"})}, r"rb\.jsonl:2: empty prompt \(RewardBench schema\)"),
+    ("evaluator_typo", ["eval.evaluator=sefl"], {}, r"`eval\.evaluator`: unknown evaluator \(seed, self, endpoint or a model\) `sefl`: did you mean `self`\?"),
+    ("temperature_zero", ["generation.temperature=0"], {}, r"`generation\.temperature` = 0\.0; expected a number > 0 \(the N candidates"),
+    ("judge_temperature_zero", ["meta.enabled=true", "judge.temperature=0"], {}, r"`judge\.temperature` = 0\.0; expected a number > 0 with 2 judgments per response"),
+    ("model_dir_readme", ["model.name={ckpt}"], {"ckpt/README.md": b"# my model\n"}, r"`model\.name`: \S+ckpt holds no model \(no config\.json"),
+    ("model_config_cut", ["model.name={ckpt}"], {"ckpt/config.json": b'{\n  "model_type": "llama",\n  "hidden_si', "ckpt/model.safetensors": b"x"}, r"`model\.name`: \S+ckpt/config\.json:3: not valid JSON"),
+    ("model_no_weights", ["model.name={ckpt}"], {"ckpt/config.json": b'{"model_type": "llama"}'}, r"`model\.name`: \S+ckpt holds no weights"),
+    ("model_no_tokenizer", ["model.name={ckpt}"], {"ckpt/config.json": b'{"model_type": "llama"}', "ckpt/model.safetensors": b"x"}, r"`model\.name`: \S+ckpt holds no tokenizer"),
+    ("hub_offline_uncached", ["model.name=HuggingFaceTB/SmolLM2-135M-Instrct"], {}, r"`model\.name`: model `HuggingFaceTB/SmolLM2-135M-Instrct` is not in the local hub cache and the hub is off"),
+    ("pool_too_small", ["prompts.pool={pool.jsonl}", "prompts.per_iteration=2"], {"pool.jsonl": jl(P("a"), P("b", "Why?"), P("c", "How?"))}, r"`prompts\.pool`: \S+pool\.jsonl holds 3 prompts apart from the eval sets; prompts\.per_iteration x num_iterations = 4 are needed"),
+    ("oasst_is_dir", ["data.oasst={adir}"], {"adir/x.txt": b"x"}, r"`data\.oasst`: \S+adir is a directory \(expected a file\)"),
 ]  # fmt: skip
 
 
@@ -150,6 +167,7 @@ def test_bad_input_is_one_error_line_and_the_finished_run_is_untouched(
 ):
     finished_run = finished_meta_run
     for file, data in files.items():
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / file).write_bytes(data)
     args = [re.sub(r"\{([^}]+)\}", lambda m: str(tmp_path / m.group(1)), o) for o in overrides]
     if not any(a.startswith("run_dir=") for a in args):
@@ -163,23 +181,82 @@ def test_bad_input_is_one_error_line_and_the_finished_run_is_untouched(
     assert every_file(finished_run) == before
 
 
+@pytest.mark.slow
+def test_a_run_directory_whose_manifest_is_gone_is_refused_not_overwritten(tmp_path, finished_meta_run, capsys):
+    import shutil
+
+    from conftest import META_SMOKE
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_meta_run, run_dir)
+    (run_dir / "manifest.json").unlink()
+    before = every_file(run_dir)
+    for dry in ([], ["--dry-run"]):
+        assert main(["run", *dry, *META_SMOKE, f"run_dir={run_dir}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert re.fullmatch(rf"error: {run_dir}/manifest\.json: no such file, but {run_dir} holds a run's outputs "
+                            r"\(iteration_0, iteration_1, iteration_2\); the manifest records which stages are done: "
+                            r"restore it to resume, or use another run_dir to start over", err)  # fmt: skip
+    assert every_file(run_dir) == before
+
+
 def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_not_an_error(capsys, monkeypatch):
     import huggingface_hub
 
     from srlm.preflight import hub_problems
 
     cfg = compose(["recipe=smoke", "model.name=srlm-tests/no-such-model-7f3a"])
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    assert hub_problems(cfg) == [] and capsys.readouterr().out == ""  # offline: nothing asked
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     found = hub_problems(cfg)
     asked = capsys.readouterr().out.splitlines()
-    if found:  # the hub answered
+    if found and "on the hub" in found[0]:  # the hub answered
         assert found == [
             "`model.name`: no model `srlm-tests/no-such-model-7f3a` on the hub (a typo, or private: log in first)"
         ]
-    else:  # no network: one line, and the run goes on
-        (line,) = asked
-        assert re.fullmatch(
-            rf"\[srlm\] `model\.name`: could not ask the hub whether model {cfg.model.name} exists \(\w+\)", line
-        )
+    else:  # no network: the model is not in the cache, so the run could not load it
+        assert asked == [] and len(found) == 1
+        assert re.fullmatch(r"`model\.name`: model `\S+` is not in the local hub cache and the hub cannot be "
+                            r"reached \(\w+\); download it first or fix the name", found[0])  # fmt: skip
+
+
+def hub_cache_with(tmp_path, repo_id: str):
+    """A hub cache (huggingface_hub's layout) holding `repo_id`'s config.json."""
+    repo = tmp_path / "hub" / f"models--{repo_id.replace('/', '--')}"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    (repo / "snapshots" / ("0" * 40)).mkdir(parents=True)
+    (repo / "snapshots" / ("0" * 40) / "config.json").write_text("{}")
+    return tmp_path / "hub"
+
+
+@pytest.mark.parametrize("hub", ["offline", "unreachable"])
+def test_a_hub_model_that_cannot_be_fetched_must_be_cached(tmp_path, capsys, monkeypatch, hub):
+    import huggingface_hub
+
+    from srlm.preflight import hub_problems
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache_with(tmp_path, "srlm-tests/cached")))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", hub == "offline")
+    monkeypatch.setattr(huggingface_hub.hf_api.api, "endpoint", "http://127.0.0.1:9")  # nothing listens there
+    why = "the hub is off \\(HF_HUB_OFFLINE\\)" if hub == "offline" else "the hub cannot be reached \\(\\w+\\)"
+    (line,) = hub_problems(compose(["recipe=smoke", "model.name=srlm-tests/not-cached"]))
+    assert re.fullmatch(f"`model\\.name`: model `srlm-tests/not-cached` is not in the local hub cache and {why}; "
+                        "download it first or fix the name", line)  # fmt: skip
+    capsys.readouterr()
+    assert hub_problems(compose(["recipe=smoke", "model.name=srlm-tests/cached"])) == []
+    noted = capsys.readouterr().out.splitlines()
+    expected = [] if hub == "offline" else [r"\[srlm\] `model\.name`: could not ask the hub whether model "
+                                             r"srlm-tests/cached exists \(\w+\)"]  # fmt: skip
+    assert len(noted) == len(expected) and all(map(re.fullmatch, expected, noted))
+
+
+def test_a_dry_run_may_plan_a_hub_model_this_machine_lacks(tmp_path, capsys):
+    from srlm.driver import dry_run
+
+    lines = dry_run(compose(["recipe=smoke", f"run_dir={tmp_path}", "model.name=srlm-tests/not-cached"]))
+    assert lines and "is not in the local hub cache" in capsys.readouterr().out
+
+
+def test_greedy_judging_with_one_verdict_per_response_is_accepted():
+    cfg = compose(["recipe=smoke", "judge.mode=sampled", "judge.num_samples=1", "judge.temperature=0"])
+    assert cfg.judge.temperature == 0

@@ -41,7 +41,7 @@ def test_key_under_a_null_block_is_one_line_not_a_traceback():
     ("override", "allowed"),
     [
         ("generation.temperature=-0.5", "a number >= 0"),
-        ("generation.top_p=1.5", r"a number in \[0, 1\]"),
+        ("generation.top_p=1.5", r"a number in \(0, 1\]"),
         ("generation.batch_size=0", "a number > 0"),
         ("generation.max_new_tokens=0", "a number > 0"),
         ("judge.batch_size=-3", "a number > 0"),

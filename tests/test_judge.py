@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 
 from srlm.config import JudgeConfig
 from srlm.errors import SrlmError
-from srlm.judge import judge_expected, load_template, mean_scores, parse_score, parse_verdict
+from srlm.judge import fill, judge_expected, load_template, mean_scores, parse_score, parse_verdict
 from srlm.models import load_tokenizer
 from srlm.tiny_model import tiny_checkpoint
 
@@ -46,6 +46,14 @@ def test_template_needs_placeholders(tmp_path):
         load_template(str(t))
     with pytest.raises(SrlmError, match="not found"):
         load_template(str(tmp_path / "missing.txt"))
+
+
+def test_fill_pastes_values_as_they_are_even_when_they_look_like_placeholders():
+    question = "Explain `f'{response}'` and `{prompt}` in Python: what does {response_a} print?"
+    answer = "It prints {prompt} literally; in code `{x}` is a set."
+    template = "Question:\n{prompt}\nAnswer:\n{response}\nEnd."
+    filled = fill(template, prompt=question, response=answer)
+    assert filled == f"Question:\n{question}\nAnswer:\n{answer}\nEnd."
 
 
 def test_mean_scores_ignores_unparsed_and_keeps_all_missing_as_none():

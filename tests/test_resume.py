@@ -1,5 +1,6 @@
 """Kill a run (SIGKILL) in the middle of generate, judge and dpo, resume it, and compare with an unbroken run."""
 
+import os
 import re
 import shutil
 import signal
@@ -127,3 +128,51 @@ def test_a_finished_run_started_again_writes_nothing(tmp_path, unbroken):
     assert again.returncode == 0, again.stderr[-2000:]
     assert "every stage is done; nothing to do" in again.stdout
     assert every_file(run_dir) == before
+
+
+def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path):
+    from srlm.training import last_checkpoint
+
+    for step, complete in ((2, True), (10, True), (12, False)):  # 12: killed, or the disk filled up, while saving
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        (tmp_path / f"checkpoint-{step}" / "model.safetensors").write_bytes(b"\0")
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")
+    assert last_checkpoint(tmp_path / "none") is None
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs: a smoke run fills it, `grow()` frees space."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)]).returncode:
+        pytest.skip("mounting a small tmpfs needs root")
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=512m", str(mount)], check=True)
+
+    yield mount, grow
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_and_the_stage_resumes_once_space_is_freed(small_disk):
+    mount, grow = small_disk
+    run_dir = mount / "run"
+    full = conftest.srlm_run(["recipe=smoke"], run_dir)
+    assert full.returncode == 2 and "Traceback" not in full.stderr, full.stderr[-3000:]
+    (line,) = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    stopped = re.fullmatch(
+        rf"error: {re.escape(str(run_dir))}\S*: no space left on device \(iteration (\d): (\w+)\); free some space, "
+        r"then run the same command again: finished stages are kept and this one resumes",
+        line,
+    )
+    assert stopped, line
+    grow()
+    resumed = conftest.srlm_run(["recipe=smoke"], run_dir)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    started = re.findall(r"^\[srlm\] iteration (\d): (\w+)$", resumed.stdout, re.MULTILINE)
+    assert started[0] == stopped.groups()  # the stage the disk stopped is the first one run, and resumed
+    assert "interrupted" not in status_table(run_dir) and "failed" not in status_table(run_dir)

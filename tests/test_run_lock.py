@@ -14,7 +14,7 @@ import pytest
 from srlm.config import compose
 from srlm.driver import prepare_run_dir, run
 from srlm.errors import SrlmError
-from srlm.io import write_json
+from srlm.io import file_mode, write_json
 from srlm.run_lock import RunLock, is_running
 from srlm.status import status_table
 from srlm.tiny_model import tiny_checkpoint
@@ -62,6 +62,15 @@ def test_files_and_weights_get_the_mode_the_umask_allows(tmp_path, monkeypatch):
         os.umask(old)
     for path in (tmp_path / "x.json", weights):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+@pytest.mark.slow
+def test_every_file_of_a_finished_run_trainer_checkpoints_included_gets_the_mode_the_umask_allows(finished_meta_run):
+    mode = file_mode()  # the run's driver inherited this process's umask
+    files = [p for p in finished_meta_run.rglob("*") if p.is_file()]
+    assert any(p.name == "model.safetensors" and "checkpoints" in p.parts for p in files)
+    assert {p.relative_to(finished_meta_run).as_posix(): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
+            if stat.S_IMODE(p.stat().st_mode) != mode} == {}  # fmt: skip
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from srlm.models import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
 from srlm.training import (
     CrashInjection,
+    ShareCheckpoints,
     StepLog,
     common_args,
     last_checkpoint,
@@ -117,7 +118,7 @@ def run(cfg, paths) -> dict:
         eval_dataset=held_out,
         processing_class=tokenizer,
         peft_config=lora,
-        callbacks=[CrashInjection(), StepLog(paths.train_steps)],
+        callbacks=[ShareCheckpoints(), CrashInjection(), StepLog(paths.train_steps)],
     )
     refuse_sharded_lora(trainer)
     resume = last_checkpoint(paths.checkpoints)

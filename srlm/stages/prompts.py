@@ -30,15 +30,38 @@ TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "self_instruct
 
 def excluded_prompts(cfg, paths) -> set[str]:
     """Normalized prompts that must not be used: training data's, earlier iterations', eval sets'."""
-    seen = training_prompts(paths.run, upto=paths.t - 1)
+    seen = training_prompts(paths.run, upto=paths.t - 1) | held_out_prompts(cfg)
     eft_eval = paths.run.iteration(0).eft_eval
     if eft_eval.exists():
         seen |= {normalize(r["prompt"]) for r in read_jsonl(eft_eval)}
+    return seen
+
+
+def held_out_prompts(cfg) -> set[str]:
+    """Normalized prompts of the eval sets in local files (a hub set is checked by eval alone)."""
+    seen: set[str] = set()
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).exists():
         seen |= {normalize(r["prompt"]) for r in load_prompt_set(cfg.data.eval_prompts)}
-    if cfg.eval.rewardbench and Path(cfg.eval.rewardbench).exists():  # a hub set is checked by eval alone
+    if cfg.eval.rewardbench and Path(cfg.eval.rewardbench).exists():
         seen |= {normalize(r["prompt"]) for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")}
     return seen
+
+
+def check_pool_size(cfg) -> None:
+    """Refuse a local pool with fewer prompts apart from the eval sets than every iteration takes (no prompt is
+    used twice); prompts that training or the length limit take out are counted when each iteration starts."""
+    source = cfg.prompts.pool or cfg.data.oasst
+    if enum_value(cfg.prompts.source) != "pool" or not Path(source).expanduser().is_file():
+        return
+    unused = {normalize(p["prompt"]) for p in pool_prompts(cfg)} - held_out_prompts(cfg)
+    needed = cfg.prompts.per_iteration * cfg.num_iterations
+    if len(unused) < needed:
+        key = "prompts.pool" if cfg.prompts.pool else "data.oasst"
+        raise SrlmError(
+            f"`{key}`: {source} holds {len(unused)} prompts apart from the eval sets; prompts.per_iteration x "
+            f"num_iterations = {needed} are needed (none is used twice): add prompts, lower prompts.per_iteration "
+            "or num_iterations, or use prompts.source=self_instruct"
+        )
 
 
 def pool_prompts(cfg) -> list[dict]:

@@ -22,6 +22,7 @@ from srlm.paths import STEPS_FILE
 from srlm.stages import current_model, main, stage_seed
 from srlm.training import (
     CrashInjection,
+    ShareCheckpoints,
     StepLog,
     common_args,
     last_checkpoint,
@@ -67,7 +68,7 @@ def sft_trainer(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "s
         train_dataset=sft_dataset(rows),
         processing_class=tokenizer,
         peft_config=peft_config(cfg),
-        callbacks=[CrashInjection(), StepLog(out_dir / STEPS_FILE)],
+        callbacks=[ShareCheckpoints(), CrashInjection(), StepLog(out_dir / STEPS_FILE)],
     )
     if template_source:
         keep_previous_eos(model, base_eos)
