@@ -10,6 +10,7 @@ Run by hand: `python -m srlm.stages.prompts RUN_DIR ITERATION`.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from srlm.config import enum_value
@@ -21,11 +22,14 @@ from srlm.judge import fill
 from srlm.models import load_tokenizer, resolve_model
 from srlm.near_duplicates import NearDuplicateIndex
 from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
-from srlm.prompt_sets import normalize, report_too_long, too_long, training_prompts
+from srlm.prompt_sets import normalize, report_shortfall, report_too_long, too_long, training_prompts
 from srlm.seeds import derive_seed
 from srlm.stages import current_model, main, stage_seed
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "self_instruct.txt"
+NEXT_TASK = "\nTask "  # the model going on to the next example: where the instruction it wrote ends
+NEXT_TASK_LINE = re.compile(r"\nTask\b")
+MAX_INSTRUCTION_TOKENS = 256  # room for prompts.max_words words; an instruction cut at this limit is dropped
 
 
 def excluded_prompts(cfg, paths) -> set[str]:
@@ -88,6 +92,9 @@ def from_pool(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
             f"({len(pool)} in the pool); add prompts or use prompts.source=self_instruct"
         )
     stats = {"pool_size": len(pool), "pool_unused": len(unique), "too_long": skipped}
+    stats["shortfall"] = report_shortfall(
+        f"iteration {paths.t}: pool prompts (prompts.per_iteration)", len(chosen), cfg.prompts.per_iteration
+    )
     return [{**p, "source": "pool"} for p in chosen], stats
 
 
@@ -138,29 +145,38 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     rng = random.Random(seed)
     kept: list[str] = []
     index = NearDuplicateIndex(pc.max_similarity, seeds)  # seeds, then every prompt kept
-    counts = {"generated": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
+    counts = {"generated": 0, "cut": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
+    max_tokens = min(MAX_INSTRUCTION_TOKENS, cfg.data.max_prompt_tokens)
     with open_engine(cfg, gen_dir, pc.backend) as engine:
         for round_ in range(max(4, 4 * pc.per_iteration // cfg.generation.batch_size + 1)):
             batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
             request_seeds = [derive_seed(seed, round_, i) for i in range(len(batch))]
-            outs = engine.sample(batch, 1, 64, pc.temperature, pc.top_p, request_seeds)
+            outs = engine.sample(batch, 1, max_tokens, pc.temperature, pc.top_p, request_seeds, stop=[NEXT_TASK])
             keep_new(outs, kept, index, excluded, pc, counts)
             if len(kept) >= pc.per_iteration:
                 break
     if not kept:
         raise SrlmError(f"iteration {paths.t}: self_instruct kept no prompt ({counts}); loosen prompts.* filters")
     rows = [{"prompt_id": f"si-{paths.t}-{i}", "prompt": p, "source": "self_instruct"} for i, p in enumerate(kept)]
-    return rows[: pc.per_iteration], counts
+    rows = rows[: pc.per_iteration]
+    counts["shortfall"] = report_shortfall(
+        f"iteration {paths.t}: self_instruct prompts (prompts.per_iteration)", len(rows), pc.per_iteration
+    )
+    return rows, counts
 
 
 def keep_new(
     outs: list[list[dict]], kept: list[str], index: NearDuplicateIndex, excluded: set[str], pc, counts: dict
 ) -> None:
-    """Add the generated instructions that pass the filters to `kept` and `index`, counting why others were dropped."""
+    """Add the generated instructions that pass the filters to `kept` and `index`, counting why others were dropped.
+
+    An instruction is every line the model wrote before starting the next `Task` line; one cut at the token limit
+    (finish `length`) is dropped as `cut`.
+    """
     for out in outs:
-        text = out[0]["text"].split("\n")[0].split("Task ")[0].strip()
+        text = NEXT_TASK_LINE.split(out[0]["text"])[0].strip()
         counts["generated"] += 1
-        reason = keep_instruction(text, index, excluded, pc)
+        reason = "cut" if out[0]["finish_reason"] == "length" else keep_instruction(text, index, excluded, pc)
         if reason:
             counts[reason] += 1
         else:
