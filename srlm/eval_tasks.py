@@ -268,26 +268,23 @@ def completions(rows: list[dict]) -> list[dict]:
     ]
 
 
-def best_of_n_outcome(chosen: list[float | None], rejected: list[float | None]) -> float:
-    """RewardBench 2: correct when every chosen completion scores strictly above every rejected one."""
-    if any(c is None for c in chosen):
-        return 0.0
-    return metrics.best_of_n_outcome(min(chosen), rejected)
-
-
 def best_of_n_judged(rows: list[dict], score) -> list[dict]:
-    """Judged RewardBench 2 rows from `score(item id) -> float | None`."""
-    return [
-        {
+    """Judged RewardBench 2 rows from `score(item id) -> float | None`: the first chosen completion against every
+    other one (RewardBench 2's row score), and for Ties rows the scores its own metric reads."""
+    judged = []
+    for r in rows:
+        chosen = [score(f"{r['id']}|chosen|{k}") for k in range(len(r["chosen"]))]
+        rejected = [score(f"{r['id']}|rejected|{k}") for k in range(len(r["rejected"]))]
+        row = {
             "subset": r["subset"],
-            "correct": best_of_n_outcome(
-                [score(f"{r['id']}|chosen|{k}") for k in range(len(r["chosen"]))],
-                [score(f"{r['id']}|rejected|{k}") for k in range(len(r["rejected"]))],
-            ),
+            "correct": metrics.best_of_n_outcome(chosen[0], chosen[1:] + rejected),
             "num_rejected": len(r["rejected"]),
         }
-        for r in rows
-    ]
+        if r["subset"] == metrics.TIES:
+            kind, prompt = r["id"].split(":")
+            row["ties"] = {"kind": kind, "prompt": prompt, "correct": chosen, "incorrect": rejected}
+        judged.append(row)
+    return judged
 
 
 def rewardbench2(cfg, rows: EvalRows, evaluator, best_of_n: list[dict]) -> dict:
