@@ -101,6 +101,8 @@ def test_expected_score_verdict_odds_are_the_models_odds_of_writing_a_or_b_after
     item = {"prompt": "Name a prime number.", "response_a": "7 is prime.", "response_b": "9 is prime."}
     [row] = Evaluator(engine, compose(["recipe=smoke"]), "expected_score").pairwise([{"id": "x", **item}])
     asked = engine.chat(fill(load_template(str(VERDICT_TEMPLATE), PAIR_FIELDS), **item)) + "Verdict:"
-    (log_a, _), (log_b, _) = engine.sequence_logprobs([asked, asked], [" A", " B"])
+    head = engine.encode([asked])[0]
+    labels = [head + engine.encode([" " + label])[0] for label in "AB"]
+    (log_a, _), (log_b, _) = engine.sequence_logprobs(labels, [len(head)] * 2)
     assert row["p_a"] / (row["p_a"] + row["p_b"]) == pytest.approx(1 / (1 + math.exp(log_b - log_a)), rel=1e-4)
     assert "then end with" not in load_template(str(VERDICT_TEMPLATE), PAIR_FIELDS)  # no reasoning asked first
