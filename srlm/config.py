@@ -308,7 +308,9 @@ class LoggerConfig:
 
 @dataclass
 class ResumeConfig:
-    allow_config_change: bool = _f(False, "Resume a run whose config changed (changes apply from the next stage).")
+    allow_config_change: bool = _f(
+        False, "Resume a run whose config changed: finished stages are kept, an interrupted one starts over."
+    )
 
 
 @dataclass
