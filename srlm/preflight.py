@@ -8,6 +8,7 @@ from pathlib import Path
 
 from srlm.config import enum_value
 from srlm.errors import SrlmError
+from srlm.eval_overlap import overlap_problems
 from srlm.models import EMBEDDED, TINY
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
@@ -115,3 +116,6 @@ def check_inputs(cfg) -> None:
     if found:
         raise SrlmError("missing input(s): " + "; ".join(found))
     read_local_inputs(cfg)
+    overlap = overlap_problems(cfg)
+    if overlap:
+        raise SrlmError("eval set(s) overlap the training data: " + "; ".join(overlap))

@@ -168,6 +168,15 @@ def seed_data(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
 
     Rank 0 writes `ift.jsonl` and `eft_eval.jsonl`; the others use the rows they computed themselves.
     """
+    ift, train, held_out = seed_sets(cfg, paths)
+    if distributed.is_rank_zero():
+        write_jsonl(paths.ift, ift)
+        write_jsonl(paths.eft_eval, held_out)
+    return ift, train, held_out
+
+
+def seed_sets(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
+    """`seed_data` without writing anything (what the seed stages will train on, known before they run)."""
     seed = stage_seed(cfg, paths, "eft")
     messages = load_messages(cfg.data.oasst, cfg.data.oasst_split)
     ranked = ranked_responses(messages, cfg.data.lang)[: cfg.eft.max_prompts]
@@ -179,9 +188,6 @@ def seed_data(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
         raise SrlmError(
             f"{cfg.data.oasst}: no IFT examples (first-turn prompts with a rank-0 reply, lang={cfg.data.lang})"
         )
-    if distributed.is_rank_zero():
-        write_jsonl(paths.ift, ift)
-        write_jsonl(paths.eft_eval, held_out)
     return ift, train, held_out
 
 

@@ -40,7 +40,7 @@ def excluded_prompts(cfg, paths) -> set[str]:
         seen |= {normalize(r["prompt"]) for r in read_jsonl(eft_eval)}
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).exists():
         seen |= {normalize(r["prompt"]) for r in load_prompt_set(cfg.data.eval_prompts)}
-    if cfg.eval.rewardbench and Path(cfg.eval.rewardbench).exists():  # a hub set is checked by eval alone
+    if cfg.eval.rewardbench:  # a file or a hub id (read from the datasets cache after the first time)
         seen |= {normalize(r["prompt"]) for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")}
     return seen
 
