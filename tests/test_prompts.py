@@ -215,4 +215,4 @@ def test_a_pool_with_fewer_prompts_than_asked_is_one_line_and_a_metric(tmp_path,
     cfg = compose(["recipe=smoke", f"prompts.pool={pool}", "prompts.per_iteration=5"])
     chosen, stats = from_pool(cfg, RunPaths(tmp_path).iteration(0), set())
     assert len(chosen) == 3 and stats["shortfall"] == 2
-    assert "pool prompts (prompts.per_iteration): 3 of the 5 asked (2 short)" in capsys.readouterr().out
+    assert "pool prompts: 3 of the 5 asked (2 short)" in capsys.readouterr().out

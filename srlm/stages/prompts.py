@@ -92,19 +92,24 @@ def from_pool(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
             f"({len(pool)} in the pool); add prompts or use prompts.source=self_instruct"
         )
     stats = {"pool_size": len(pool), "pool_unused": len(unique), "too_long": skipped}
-    stats["shortfall"] = report_shortfall(
-        f"iteration {paths.t}: pool prompts (prompts.per_iteration)", len(chosen), cfg.prompts.per_iteration
-    )
+    stats["shortfall"] = report_shortfall(f"iteration {paths.t}: pool prompts", len(chosen), wanted(cfg, paths.t))
     return [{**p, "source": "pool"} for p in chosen], stats
 
 
+def wanted(cfg, t: int) -> int:
+    """New prompts iteration `t` asks for: its entry of `prompts.per_iteration_schedule` (the last one repeats past
+    its end), else `prompts.per_iteration`."""
+    schedule = cfg.prompts.per_iteration_schedule
+    return schedule[min(max(t, 1), len(schedule)) - 1] if schedule else cfg.prompts.per_iteration
+
+
 def fitting_prompts(cfg, paths, pool: list[dict]) -> tuple[list[dict], int]:
-    """The first `prompts.per_iteration` prompts of `pool` within `data.max_prompt_tokens`, and how many were not."""
+    """The first `wanted` prompts of `pool` within `data.max_prompt_tokens`, and how many were not."""
     limit = cfg.data.max_prompt_tokens
     tokenizer = load_tokenizer(current_model(cfg, paths))
     chosen, skipped = [], 0
     for p in pool:
-        if len(chosen) == cfg.prompts.per_iteration:
+        if len(chosen) == wanted(cfg, paths.t):
             break
         if too_long(p["prompt"], tokenizer, limit):
             skipped += 1
@@ -135,7 +140,7 @@ def keep_instruction(text: str, kept: NearDuplicateIndex | list[str], excluded: 
 
 
 def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
-    pc = cfg.prompts
+    pc, n = cfg.prompts, wanted(cfg, paths.t)
     seeds = [r["messages"][0]["content"] for r in read_jsonl(paths.run.iteration(0).ift)]
     if not seeds:
         raise SrlmError(f"{paths.run.iteration(0).ift}: no seed prompts for self_instruct")
@@ -148,20 +153,18 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     counts = {"generated": 0, "cut": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
     max_tokens = min(MAX_INSTRUCTION_TOKENS, cfg.data.max_prompt_tokens)
     with open_engine(cfg, gen_dir, pc.backend) as engine:
-        for round_ in range(max(4, 4 * pc.per_iteration // cfg.generation.batch_size + 1)):
+        for round_ in range(max(4, 4 * n // cfg.generation.batch_size + 1)):
             batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
             request_seeds = [derive_seed(seed, round_, i) for i in range(len(batch))]
             outs = engine.sample(batch, 1, max_tokens, pc.temperature, pc.top_p, request_seeds, stop=[NEXT_TASK])
             keep_new(outs, kept, index, excluded, pc, counts)
-            if len(kept) >= pc.per_iteration:
+            if len(kept) >= n:
                 break
     if not kept:
         raise SrlmError(f"iteration {paths.t}: self_instruct kept no prompt ({counts}); loosen prompts.* filters")
     rows = [{"prompt_id": f"si-{paths.t}-{i}", "prompt": p, "source": "self_instruct"} for i, p in enumerate(kept)]
-    rows = rows[: pc.per_iteration]
-    counts["shortfall"] = report_shortfall(
-        f"iteration {paths.t}: self_instruct prompts (prompts.per_iteration)", len(rows), pc.per_iteration
-    )
+    rows = rows[:n]
+    counts["shortfall"] = report_shortfall(f"iteration {paths.t}: self_instruct prompts", len(rows), n)
     return rows, counts
 
 
