@@ -141,7 +141,7 @@ def plan(cfg) -> list[StagePlan]:
 
 def dry_run(cfg) -> list[str]:
     """Every stage's launch command and where its model lives, one line each; missing inputs are an error."""
-    check_inputs(cfg)
+    check_inputs(cfg, fetch=False)  # a dry run downloads no data set
     return [p.describe() for p in plan(cfg)]
 
 

@@ -24,27 +24,46 @@ def seed_training_prompts(cfg) -> set[str]:
     return prompts | ({normalize(p["prompt"]) for p in ranked} if cfg.eft.enabled else set())
 
 
-def eval_sets(cfg) -> dict[str, list[str]]:
-    """Config key -> prompts of every eval set the run's eval stage will read."""
+def can_read(source: str, fetch: bool) -> bool:
+    """Whether `source` can be read now: a local file, or a hub id when fetching is allowed and the hub reachable."""
+    import huggingface_hub
+
+    if Path(source).expanduser().is_file():
+        return True
+    return fetch and not huggingface_hub.constants.HF_HUB_OFFLINE
+
+
+def eval_sets(cfg, fetch: bool) -> dict[str, list[str]]:
+    """Config key -> prompts of every eval set the run's eval stage will read that can be read now."""
     sets = {}
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).expanduser().is_file():
         sets["data.eval_prompts"] = [p["prompt"] for p in load_prompt_set(cfg.data.eval_prompts)]
-    if cfg.eval.rewardbench:
+    if cfg.eval.rewardbench and can_read(cfg.eval.rewardbench, fetch):
         sets["eval.rewardbench"] = [r["prompt"] for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")]
     return sets
 
 
-def overlap_problems(cfg) -> list[str]:
-    """One line per eval set with prompts the seed SFT data would train on."""
+def overlap_problems(cfg, fetch: bool = True) -> list[str]:
+    """One line per eval set with prompts the seed SFT data would train on.
+
+    Hub data sets are read only with `fetch` (a run, not a dry run) and when the hub is not offline; a set that
+    cannot be read now is left to the eval stage's own check, said in one line.
+    """
     if not cfg.eval.enabled:
         return []
-    sets = eval_sets(cfg)
+    unread = [key for key, source in (("data.oasst", cfg.data.oasst), ("eval.rewardbench", cfg.eval.rewardbench))
+              if source and not can_read(source, fetch)]  # fmt: skip
+    if unread:
+        print(
+            f"[srlm] eval-set overlap with the seed data not checked before the run ({', '.join(unread)} on the hub)"
+        )
+    sets = eval_sets(cfg, fetch) if "data.oasst" not in unread else {}
     training = seed_training_prompts(cfg) if sets else set()
     found = []
     for key, prompts in sets.items():
         shared = [p for p in prompts if normalize(p) in training]
         if shared:
             found.append(
-                f"`{key}`: {len(shared)} prompt(s) also in the seed SFT data from data.oasst, e.g. {shared[0][:80]!r}"
+                f"`{key}`: {len(shared)} prompt(s) also used for training (seed SFT data), e.g. {shared[0][:80]!r}"
             )
     return found

@@ -109,13 +109,14 @@ def hub_problems(cfg) -> list[str]:
     return found
 
 
-def check_inputs(cfg) -> None:
-    """Raise one error listing every missing input, then one for the first bad row, before any work."""
+def check_inputs(cfg, fetch: bool = True) -> None:
+    """Raise one error listing every missing input, then one for the first bad row, then one for eval sets that
+    share prompts with the seed data (hub sets read only with `fetch`), before any work."""
     found = problems(cfg)
     found += hub_problems(cfg) if not found else []
     if found:
         raise SrlmError("missing input(s): " + "; ".join(found))
     read_local_inputs(cfg)
-    overlap = overlap_problems(cfg)
+    overlap = overlap_problems(cfg, fetch)
     if overlap:
         raise SrlmError("eval set(s) overlap the training data: " + "; ".join(overlap))

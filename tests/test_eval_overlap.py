@@ -18,7 +18,9 @@ def test_a_preference_set_sharing_a_seed_prompt_stops_the_run_before_it_starts(t
     cfg = compose(
         ["recipe=smoke", f"run_dir={run_dir}", f"data.oasst={oasst_file}", f"eval.rewardbench={rewardbench}"]
     )
-    with pytest.raises(SrlmError, match=r"`eval\.rewardbench`: 1 prompt\(s\) also in the seed SFT data.*boil an egg"):
+    with pytest.raises(
+        SrlmError, match=r"`eval\.rewardbench`: 1 prompt\(s\) also used for training \(seed SFT data\).*boil an egg"
+    ):
         run(cfg)
     assert not run_dir.exists()
 
