@@ -150,6 +150,9 @@ class PromptsConfig:
     pool: str | None = _f(None, "JSONL/hub set with a `prompt` field; null: OASST first-turn prompts not in IFT.")
     pool_field: str = _f("prompt", "Field of the pool that holds the prompt.")
     per_iteration: int = _f(1000, "New prompts per iteration.")
+    per_iteration_schedule: list[int] | None = _f(
+        None, "New prompts of loop iterations 1, 2, ... in turn (the last repeats); null: per_iteration each."
+    )
     num_shots: int = _f(8, "Self-instruct: examples in the few-shot prompt (paper: 8).")
     num_generated_shots: int = _f(2, "Self-instruct: of which generated earlier (paper: 2).")
     temperature: float = _f(0.6, "Self-instruct sampling temperature (paper: 0.6).")
@@ -308,7 +311,9 @@ class LoggerConfig:
 
 @dataclass
 class ResumeConfig:
-    allow_config_change: bool = _f(False, "Resume a run whose config changed (changes apply from the next stage).")
+    allow_config_change: bool = _f(
+        False, "Resume a run whose config changed: finished stages are kept, an interrupted one starts over."
+    )
 
 
 @dataclass
@@ -546,6 +551,11 @@ def validate(cfg: DictConfig) -> None:
         *range_checks(cfg),
         *greedy_checks(cfg),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
+        (
+            not cfg.prompts.per_iteration_schedule or min(cfg.prompts.per_iteration_schedule) >= 1,
+            "prompts.per_iteration_schedule",
+            "null or counts of at least 1",
+        ),
         (0 <= cfg.pairs.length_margin < 0.5, "pairs.length_margin", "a share of the score range in [0, 0.5)"),
         (0 <= cfg.meta.length_margin < 0.5, "meta.length_margin", "a share of the rating range in [0, 0.5)"),
         (0 < cfg.meta.max_judge_share < 1, "meta.max_judge_share", "a share in (0, 1)"),

@@ -85,7 +85,7 @@ def prepare_run_dir(cfg) -> tuple[RunPaths, Manifest]:
             raise SrlmError(
                 f"{paths.config}: the run exists with a different config; changed keys: {', '.join(changed)}. "
                 "Use the same overrides to resume, a new run_dir, or resume.allow_config_change=true "
-                "(the change then applies from the next stage on)."
+                "(the change then applies from the interrupted stage on, which starts over)."
             )
     paths.root.mkdir(parents=True, exist_ok=True)
     text = OmegaConf.to_yaml(OmegaConf.create(new))
@@ -93,10 +93,36 @@ def prepare_run_dir(cfg) -> tuple[RunPaths, Manifest]:
         atomic_write_text(paths.config, text)  # unchanged: not rewritten (a finished run on read-only storage)
     manifest = Manifest.load_or_create(paths.manifest, config_hash(cfg))
     if changed:
-        manifest.data.setdefault("config_changes", []).append({"time": time.time(), "keys": changed})
+        restarted = restart_interrupted(paths, manifest)
+        manifest.data.setdefault("config_changes", []).append(
+            {"time": time.time(), "keys": changed, "restarted": restarted}
+        )
         manifest.data["config_hash"] = config_hash(cfg)
         manifest.save()
     return paths, manifest
+
+
+def restart_interrupted(paths: RunPaths, manifest: Manifest) -> list[str]:
+    """Under a changed config an interrupted stage starts over: its rows so far (`*.partial`) and trainer
+    checkpoints, made under the old config, are set aside rather than resumed and mixed with new ones.
+    Returns `iteration_<t>/<stage>` of each such stage."""
+    restarted = []
+    for t, stages in manifest.data["iterations"].items():
+        for stage, entry in stages.items():
+            if entry.get("status") not in ("running", "failed"):
+                continue
+            ipaths = paths.iteration(int(t))
+            working = [p for p in ipaths.dir.rglob("*.partial") if p.is_file()]
+            checkpoints = {"sft": ipaths.checkpoints, "dpo": ipaths.checkpoints}
+            checkpoints["sft_baseline"] = ipaths.baseline_dir / "checkpoints"
+            if stage in checkpoints:
+                working += [p for p in checkpoints[stage].rglob("*") if p.is_file()]
+            rels = [p.relative_to(paths.root).as_posix() for p in working]
+            kept = outputs.set_aside(paths.root, rels, f"iteration_{t}-{stage}-old-config")
+            restarted.append(f"iteration_{t}/{stage}")
+            where = f" (its rows and checkpoints so far: {kept})" if kept else ""
+            print(f"[srlm] iteration {t}: {stage} was interrupted under the old config; it starts over{where}")
+    return restarted
 
 
 def sft_baseline_first(cfg) -> bool:
@@ -119,7 +145,7 @@ def plan(cfg) -> list[StagePlan]:
 
 def dry_run(cfg) -> list[str]:
     """Every stage's launch command and where its model lives, one line each; missing inputs are an error."""
-    check_inputs(cfg, planning=True)
+    check_inputs(cfg, planning=True)  # a dry run downloads no data set
     refuse_outputs_without_manifest(RunPaths(cfg.run_dir))
     return [p.describe() for p in plan(cfg)]
 

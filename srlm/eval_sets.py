@@ -11,6 +11,7 @@ A malformed row is an error naming the file and row.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from srlm.errors import SrlmError
@@ -18,6 +19,7 @@ from srlm.io import read_jsonl
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected", "subset")
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+TIES_ID = re.compile(r"(ref|tied):\d+")  # RewardBench 2's Ties rows: a reference or a tied prompt, and its number
 
 
 def read_rows(source: str, split: str, what: str) -> list[dict]:
@@ -76,6 +78,8 @@ def _checked(source: str, rows: list[dict], completion_type: type) -> list[dict]
                 expected = "a non-empty list of strings" if completion_type is list else "a string"
                 raise SrlmError(f"{source}:{i}: `{side}` must be {expected} ({schema} schema)")
         r["id"] = str(r.get("id", i))
+        if completion_type is list and r["subset"] == "Ties" and not TIES_ID.fullmatch(r["id"]):
+            raise SrlmError(f"{source}:{i}: Ties row id {r['id']!r}: expected `ref:N` or `tied:N` ({schema} schema)")
         if r["id"] in seen:
             raise SrlmError(f"{source}:{i}: duplicate id {r['id']!r}")
         seen.add(r["id"])

@@ -228,12 +228,40 @@ def pair_logprobs(cfg, rows: EvalRows, engine, pairs: list[dict], name: str) -> 
     return logprobs(cfg, rows, engine, items, name)
 
 
+def dpo_sequences(tokenizer, items: list[dict], max_length: int | None) -> list[tuple[list[int], int]]:
+    """Each item's token ids and where its reply starts, as TRL's DPOTrainer builds a conversational pair.
+
+    The chat template renders the user turn with the reply (its end of turn included); the reply starts where the
+    prompt rendered alone (with the generation prompt) stops being a prefix, the earliest over every reply to that
+    prompt (TRL takes the earlier of chosen and rejected); the ids are cut at `max_length` (DPO's `keep_start`).
+    """
+    from trl.data_utils import common_prefix_length
+
+    def render(messages: list[dict], **kwargs) -> list[int]:
+        return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)["input_ids"]
+
+    prompt_ids: dict[str, list[int]] = {}
+    starts: dict[str, int] = {}
+    full = []
+    for it in items:
+        user = [{"role": "user", "content": it["prompt"]}]
+        if it["prompt"] not in prompt_ids:
+            prompt_ids[it["prompt"]] = render(user, add_generation_prompt=True)
+        ids = render(user + [{"role": "assistant", "content": it["response"]}])
+        start = common_prefix_length(prompt_ids[it["prompt"]], ids)
+        starts[it["prompt"]] = min(starts.get(it["prompt"], start), start)
+        full.append(ids[:max_length] if max_length else ids)
+    return [(ids, starts[it["prompt"]]) for it, ids in zip(items, full)]
+
+
 def logprobs(cfg, rows: EvalRows, engine, items: list[dict], name: str) -> dict[str, tuple[float, int]]:
-    """log pi(response | chat(prompt)) and token count of each item (`id`, `prompt`, `response`)."""
-    items = [{**it, "prompt": engine.chat(it["prompt"])} for it in items]
+    """log pi(response | prompt) and token count of each item (`id`, `prompt`, `response`), on exactly the tokens
+    DPO trains on (`dpo_sequences`, cut at `dpo.max_length`): the reply with its end of turn."""
+    sequences = dpo_sequences(engine.tokenizer, items, cfg.dpo.max_length)
+    items = [{**it, "ids": ids, "start": start} for it, (ids, start) in zip(items, sequences)]
 
     def process(batch, seeds):
-        scored = engine.sequence_logprobs([it["prompt"] for it in batch], [it["response"] for it in batch])
+        scored = engine.sequence_logprobs([it["ids"] for it in batch], [it["start"] for it in batch])
         return [{"row_id": it["id"], "item": it["id"], "logp": lp, "tokens": n} for it, (lp, n) in zip(batch, scored)]
 
     return {r["item"]: (r["logp"], r["tokens"]) for r in batched(cfg, rows, name, items, process)}
@@ -268,26 +296,23 @@ def completions(rows: list[dict]) -> list[dict]:
     ]
 
 
-def best_of_n_outcome(chosen: list[float | None], rejected: list[float | None]) -> float:
-    """RewardBench 2: correct when every chosen completion scores strictly above every rejected one."""
-    if any(c is None for c in chosen):
-        return 0.0
-    return metrics.best_of_n_outcome(min(chosen), rejected)
-
-
 def best_of_n_judged(rows: list[dict], score) -> list[dict]:
-    """Judged RewardBench 2 rows from `score(item id) -> float | None`."""
-    return [
-        {
+    """Judged RewardBench 2 rows from `score(item id) -> float | None`: the first chosen completion against every
+    other one (RewardBench 2's row score), and for Ties rows the scores its own metric reads."""
+    judged = []
+    for r in rows:
+        chosen = [score(f"{r['id']}|chosen|{k}") for k in range(len(r["chosen"]))]
+        rejected = [score(f"{r['id']}|rejected|{k}") for k in range(len(r["rejected"]))]
+        row = {
             "subset": r["subset"],
-            "correct": best_of_n_outcome(
-                [score(f"{r['id']}|chosen|{k}") for k in range(len(r["chosen"]))],
-                [score(f"{r['id']}|rejected|{k}") for k in range(len(r["rejected"]))],
-            ),
+            "correct": metrics.best_of_n_outcome(chosen[0], chosen[1:] + rejected),
             "num_rejected": len(r["rejected"]),
         }
-        for r in rows
-    ]
+        if r["subset"] == metrics.TIES:
+            kind, prompt = r["id"].split(":")
+            row["ties"] = {"kind": kind, "prompt": prompt, "correct": chosen, "incorrect": rejected}
+        judged.append(row)
+    return judged
 
 
 def rewardbench2(cfg, rows: EvalRows, evaluator, best_of_n: list[dict]) -> dict:

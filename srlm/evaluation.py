@@ -8,24 +8,39 @@ from pathlib import Path
 
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
-from srlm.judge import fill, judge_expected, judge_pairwise, judge_sampled, load_template, parse_verdict
+from srlm.judge import cue_tokens, fill, judge_expected, judge_pairwise, judge_sampled, load_template, parse_verdict
 from srlm.models import resolve_model
 
 PAIRWISE_TEMPLATE = Path(__file__).resolve().parent / "templates" / "judge_pairwise.txt"
+VERDICT_TEMPLATE = Path(__file__).resolve().parent / "templates" / "judge_pairwise_verdict.txt"  # verdict line only
+PAIR_FIELDS = ("{prompt}", "{response_a}", "{response_b}")
+VERDICT_CUE = "Verdict: "
+
+
+def verdict_tokens(tokenizer) -> tuple[str, tuple[int, ...]]:
+    """The verdict cue and the token ids of `A` and `B` right after it, checked as the pointwise score cue is."""
+    found = cue_tokens(tokenizer, VERDICT_CUE, ["A", "B"])
+    if found is None:
+        raise SrlmError(
+            "eval.judge_mode=expected_score needs a tokenizer with one token each for A and B after `Verdict:`"
+        )
+    return found
 
 
 class Evaluator:
     """A local model as judge: pointwise scores (the loop's judge code) and A/B verdicts.
 
-    In `expected_score` mode the A/B verdict compares the probabilities of `A` and `B` after the
-    `Verdict:` cue, so every pair gets a verdict; in `sampled` mode a greedy verdict is parsed.
+    In `expected_score` mode the A/B verdict compares the probabilities of `A` and `B` after the `Verdict:` cue,
+    asked for with a template that wants the verdict line only (no reasoning first), so every pair gets a verdict;
+    in `sampled` mode a greedy verdict is parsed after the reasoning the template asks for.
     """
 
     def __init__(self, engine, cfg, mode: str, owns_engine: bool = False):
         self.engine, self.cfg, self.mode, self.owns_engine = engine, cfg, mode, owns_engine
         self.samples = cfg.eval.num_samples if mode == "sampled" else 1
         self.template = load_template(cfg.judge.template)
-        self.pair_template = load_template(str(PAIRWISE_TEMPLATE), ("{prompt}", "{response_a}", "{response_b}"))
+        pair_template = PAIRWISE_TEMPLATE if mode == "sampled" else VERDICT_TEMPLATE
+        self.pair_template = load_template(str(pair_template), PAIR_FIELDS)
 
     def pointwise(self, items: list[dict], seeds: list[int]) -> list[dict]:
         if self.mode == "sampled":
@@ -35,13 +50,13 @@ class Evaluator:
     def pairwise(self, items: list[dict]) -> list[dict]:
         if self.mode == "sampled":
             return judge_pairwise(self.engine, self.pair_template, items, self.cfg.judge)
-        ids = [self.engine.tokenizer(" " + c, add_special_tokens=False).input_ids[-1] for c in "AB"]
+        cue, ids = verdict_tokens(self.engine.tokenizer)
         prompts = [
             self.engine.chat(fill(self.pair_template, **{k: it[k] for k in ("prompt", "response_a", "response_b")}))
-            + "Verdict:"
+            + cue
             for it in items
         ]
-        probs = self.engine.next_token_probs(prompts, ids).tolist()
+        probs = self.engine.next_token_probs(prompts, list(ids)).tolist()
         return [
             {
                 "id": it["id"],
@@ -77,7 +92,7 @@ class EndpointEvaluator:
             timeout=ec.endpoint_timeout_s,
             max_retries=ec.endpoint_retries,
         )
-        self.pair_template = load_template(str(PAIRWISE_TEMPLATE), ("{prompt}", "{response_a}", "{response_b}"))
+        self.pair_template = load_template(str(PAIRWISE_TEMPLATE), PAIR_FIELDS)
         self.mode, self.samples = "sampled", 1
 
     def close(self) -> None:

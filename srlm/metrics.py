@@ -211,35 +211,106 @@ def section_scores_with_intervals(judged: list[dict], seed: int = 0) -> dict:
 
 
 RB2_NOTES = (
-    "Every subset, Ties included, is scored best-of-n: correct when the chosen completion scores strictly above "
-    "every rejected one. RewardBench 2 scores Ties with its own metric, so Ties and overall are not comparable "
-    "with its leaderboard."
+    "As RewardBench 2 scores: a row counts 1/k when its chosen completion shares the top score with k - 1 others "
+    "(1 alone at the top, 0 below it; a missing score is wrong); Ties gets RewardBench 2's own Ties score "
+    "(0.3 tied accuracy + 0.3 reference accuracy + 0.2 x 2 margin terms + 0.01 margin score), no random baseline."
 )
+TIES = "Ties"
+TIES_WEIGHTS = {
+    "tied_accuracy": 0.30,
+    "ref_accuracy": 0.30,
+    "correctness_preferred": 0.20,
+    "correctness_preferred_hard": 0.20,
+    "correctness_margin_score": 0.01,
+}
 
 
 def best_of_n_outcome(chosen: float | None, rejected: Sequence[float | None]) -> float:
-    """1.0 when `chosen` scores strictly above every rejected score, else 0.0 (a tie or a missing score is wrong)."""
+    """RewardBench 2's row score: 1/k when `chosen` is the top score, shared by k completions in all; else 0.0.
+
+    A missing score (None) on either side makes the row wrong.
+    """
     if not rejected:
         raise SrlmError("best-of-n needs at least one rejected completion")
     if chosen is None or any(r is None for r in rejected):
         return 0.0
-    return 1.0 if all(chosen > r for r in rejected) else 0.0
+    top = max(chosen, *rejected)
+    return 1.0 / (1 + sum(r == top for r in rejected)) if chosen == top else 0.0
+
+
+def _ties_prompt(correct: list[float], incorrect: list[float]) -> tuple[bool, float, float]:
+    """(every correct answer above the best incorrect one, spread of the correct answers, worst correct - best
+    incorrect) of one Ties prompt; one correct answer has spread 0."""
+    margin = min(correct) - max(incorrect)
+    return margin > 0, max(correct) - min(correct), margin
+
+
+def ties_score(rows: list[dict]) -> dict[str, float] | None:
+    """RewardBench 2's Ties score of rows with `ties`: `{"kind": "ref" | "tied", "prompt", "correct", "incorrect"}`.
+
+    Per prompt: accurate when every correct answer outscores the best incorrect one. `tied_accuracy` and
+    `ref_accuracy` average that over tied prompts (several correct answers) and reference prompts (one);
+    over prompts with both, `correctness_preferred` is the share whose correct-incorrect margin exceeds the spread
+    of the correct answers, `correctness_preferred_hard` the same with the smaller of the tied and reference
+    margins, `correctness_margin_score` the mean of tanh(that margin / spread - 1). `score` weighs them by
+    `TIES_WEIGHTS`. A missing score counts as the worst for a correct answer and the best for an incorrect one.
+    None without rows.
+    """
+    if not rows:
+        return None
+    grouped: dict[tuple[str, str], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        t = row["ties"]
+        correct, incorrect = grouped[(t["kind"], t["prompt"])]
+        correct += [-math.inf if s is None else s for s in t["correct"]]
+        incorrect += [math.inf if s is None else s for s in t["incorrect"]]
+    stats_of = {kind: {} for kind in ("ref", "tied")}
+    for (kind, prompt), (correct, incorrect) in grouped.items():
+        stats_of[kind][prompt] = _ties_prompt(correct, incorrect)
+    ref, tied = stats_of["ref"], stats_of["tied"]
+    both = sorted(set(ref) & set(tied))
+    spread = np.array([tied[p][1] for p in both], dtype=float)
+    margin_tied = np.array([tied[p][2] for p in both], dtype=float)
+    margin_hard = np.minimum(np.array([ref[p][2] for p in both], dtype=float), margin_tied)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        margin_scores = np.nan_to_num(np.tanh(margin_hard / spread - 1), nan=0.0)
+    parts = {
+        "tied_accuracy": statistics.fmean(s[0] for s in tied.values()) if tied else 0.0,
+        "ref_accuracy": statistics.fmean(s[0] for s in ref.values()) if ref else 0.0,
+        "correctness_preferred": float(np.mean(margin_tied > spread)) if both else 0.0,
+        "correctness_preferred_hard": float(np.mean(margin_hard > spread)) if both else 0.0,
+        "correctness_margin_score": float(np.mean(margin_scores)) if both else 0.0,
+    }
+    return {"score": sum(TIES_WEIGHTS[k] * v for k, v in parts.items()), **parts}
+
+
+def _rb2_subsets(rows: list[dict]) -> dict[str, dict]:
+    """Per subset `{"accuracy", "n"}`: the mean row score, or for Ties its own score (with its parts)."""
+    subsets = subset_accuracy([r for r in rows if r["subset"] != TIES])
+    ties = [r for r in rows if r["subset"] == TIES]
+    if ties:
+        parts = ties_score(ties)
+        subsets[TIES] = {"accuracy": parts.pop("score"), "n": len(ties), "ties_parts": parts}
+    return subsets
 
 
 def rewardbench2_scores(judged: list[dict], seed: int = 0) -> dict:
-    """RewardBench 2 best-of-n accuracy of rows with `subset`, `correct` (see `best_of_n_outcome`), `num_rejected`.
+    """RewardBench 2 scores of rows with `subset`, `correct` (see `best_of_n_outcome`), `num_rejected` and, for
+    Ties rows, `ties` (see `ties_score`).
 
-    Returns `subsets` (`{"accuracy", "n"}` per subset), `overall` (unweighted mean over subsets, as RewardBench 2
-    reports it), `random_baseline` per subset (mean of 1 / (1 + num_rejected): a judge picking at random),
-    `intervals` (`overall` and per subset, 95% bootstrap resampling rows within their subset) and `notes`.
+    Returns `subsets` (`{"accuracy", "n"}` per subset; Ties' `accuracy` is its Ties score), `overall` (unweighted
+    mean over subsets, as RewardBench 2 reports it), `random_baseline` per subset but Ties (mean of
+    1 / (1 + num_rejected): a judge picking at random), `intervals` (`overall` and per subset, 95% bootstrap
+    resampling rows within their subset) and `notes`.
     """
-    subsets = subset_accuracy(judged)
+    subsets = _rb2_subsets(judged)
     baselines: dict[str, list[float]] = defaultdict(list)
     for row in judged:
-        baselines[row["subset"]].append(1.0 / (1 + row["num_rejected"]))
+        if row["subset"] != TIES:
+            baselines[row["subset"]].append(1.0 / (1 + row["num_rejected"]))
 
     def statistic(rows: list[dict]) -> dict[str, float | None]:
-        accuracy = {name: s["accuracy"] for name, s in subset_accuracy(rows).items()}
+        accuracy = {name: s["accuracy"] for name, s in _rb2_subsets(rows).items()}
         return {"overall": _mean(list(accuracy.values())), **accuracy}
 
     return {

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from srlm.config import enum_value
 from srlm.errors import SrlmError
+from srlm.eval_overlap import overlap_problems
 from srlm.models import EMBEDDED, TINY
 
 LOCAL_SUFFIXES = (".jsonl", ".json", ".parquet", ".txt")
@@ -168,11 +169,16 @@ def hub_problems(cfg, planning: bool = False) -> list[str]:
 
 
 def check_inputs(cfg, planning: bool = False) -> None:
-    """Raise one error listing every missing input, then one for the first bad row, before any work.
+    """Raise one error listing every missing input, then one for the first bad row, then one for eval sets that
+    share prompts with the seed data, before any work.
 
-    `planning` (a dry run): a hub model missing from this machine's cache while offline is a note, not an error."""
+    `planning` (a dry run): no data set is downloaded, and a hub model missing from this machine's cache while
+    offline is a note, not an error."""
     found = problems(cfg)
     found += hub_problems(cfg, planning) if not found else []
     if found:
         raise SrlmError("missing input(s): " + "; ".join(found))
     read_local_inputs(cfg)
+    overlap = overlap_problems(cfg, fetch=not planning)
+    if overlap:
+        raise SrlmError("eval set(s) overlap the training data: " + "; ".join(overlap))

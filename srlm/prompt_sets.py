@@ -22,6 +22,14 @@ def report_too_long(name: str, n: int, limit: int) -> None:
         print(f"[srlm] {name}: {n} prompt(s) longer than data.max_prompt_tokens={limit} tokens left out", flush=True)
 
 
+def report_shortfall(name: str, got: int, asked: int) -> int:
+    """How many fewer than `asked` there are (0 when none), said in one line when some are missing."""
+    short = max(asked - got, 0)
+    if short:
+        print(f"[srlm] {name}: {got} of the {asked} asked ({short} short)", flush=True)
+    return short
+
+
 def training_prompts(run: RunPaths, upto: int) -> set[str]:
     """Normalized prompts of the IFT/EFT training data and of the loop's prompts up to iteration `upto`."""
     seen: set[str] = set()

@@ -147,7 +147,7 @@ BAD_INPUTS = [
     ("model_no_weights", ["model.name={ckpt}"], {"ckpt/config.json": b'{"model_type": "llama"}'}, r"`model\.name`: \S+ckpt holds no weights"),
     ("model_no_tokenizer", ["model.name={ckpt}"], {"ckpt/config.json": b'{"model_type": "llama"}', "ckpt/model.safetensors": b"x"}, r"`model\.name`: \S+ckpt holds no tokenizer"),
     ("hub_offline_uncached", ["model.name=HuggingFaceTB/SmolLM2-135M-Instrct"], {}, r"`model\.name`: model `HuggingFaceTB/SmolLM2-135M-Instrct` is not in the local hub cache and the hub is off"),
-    ("pool_too_small", ["prompts.pool={pool.jsonl}", "prompts.per_iteration=2"], {"pool.jsonl": jl(P("a"), P("b", "Why?"), P("c", "How?"))}, r"`prompts\.pool`: \S+pool\.jsonl holds 3 prompts apart from the eval sets; prompts\.per_iteration x num_iterations = 4 are needed"),
+    ("pool_too_small", ["prompts.pool={pool.jsonl}", "prompts.per_iteration=2"], {"pool.jsonl": jl(P("a"), P("b", "Why?"), P("c", "How?"))}, r"`prompts\.pool`: \S+pool\.jsonl holds 3 prompts apart from the eval sets; the iterations take 4"),
     ("oasst_is_dir", ["data.oasst={adir}"], {"adir/x.txt": b"x"}, r"`data\.oasst`: \S+adir is a directory \(expected a file\)"),
 ]  # fmt: skip
 

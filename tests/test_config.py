@@ -132,3 +132,8 @@ def test_recipes_and_keys_are_discoverable_from_the_command_line(capsys):
     assert not missing and "Peak learning rate" in keys["dpo.learning_rate"]
     assert main(["config", "recipe=smoke", "dpo.beta=0.3"]) == 0
     assert OmegaConf.create(capsys.readouterr().out).dpo.beta == 0.3
+
+
+def test_a_prompt_schedule_with_a_count_below_one_is_refused():
+    with pytest.raises(SrlmError, match=r"`prompts\.per_iteration_schedule`.*null or counts of at least 1"):
+        compose(["recipe=smoke", "prompts.per_iteration_schedule=[4,0]"])

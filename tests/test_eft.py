@@ -5,6 +5,7 @@ import random
 import pytest
 
 from srlm.config import compose
+from srlm.io import read_jsonl
 from srlm.judge import parse_score
 from srlm.stages.eft import agreeing_examples, rank_score, rebalance, split_prompts, verdicts_for
 
@@ -201,3 +202,45 @@ def test_split_depends_on_the_seed_not_on_the_input_order():
     assert split_prompts(prompts, 0.25, seed=5) == split_prompts(shuffled, 0.25, seed=5)
     held_out = {seed: tuple(p["prompt_id"] for p in split_prompts(prompts, 0.25, seed)[1]) for seed in range(6)}
     assert len(set(held_out.values())) > 1
+
+
+# ---------------------------------------------------------------------------------------- the stage on a model
+
+
+@pytest.fixture(scope="module")
+def model_verdict_run(tmp_path_factory):
+    """The EFT stage with verdicts sampled by the tiny model, three judge samples configured, IFT size above supply."""
+    import contextlib
+    import io
+
+    from conftest import oasst_rows, write_jsonl
+
+    from srlm.paths import RunPaths
+    from srlm.stages import eft
+
+    tmp = tmp_path_factory.mktemp("eft_model")
+    oasst = write_jsonl(tmp / "oasst.jsonl", oasst_rows())
+    cfg = compose(
+        ["recipe=smoke", f"run_dir={tmp / 'run'}", f"data.oasst={oasst}", "data.ift_size=50", "eft.eval_fraction=0",
+         "eft.verdict_source=model", "judge.mode=sampled", "judge.num_samples=3"]
+    )  # fmt: skip
+    paths = RunPaths(tmp / "run").iteration(0)
+    paths.dir.mkdir(parents=True)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        stats = eft.run(cfg, paths)
+    return paths, stats, out.getvalue()
+
+
+def test_eft_samples_one_verdict_per_reply_whatever_the_loop_judge_samples(model_verdict_run):
+    paths, _, _ = model_verdict_run
+    rows = read_jsonl(paths.eft_judgments)
+    replies = {r["id"] for r in rows}
+    assert replies and len(rows) == len(replies)
+
+
+def test_fewer_ift_examples_than_asked_is_one_line_and_a_metric(model_verdict_run):
+    _, stats, printed = model_verdict_run
+    assert 0 < stats["ift"] < 50
+    assert stats["ift_shortfall"] == 50 - stats["ift"]
+    assert f"IFT examples (data.ift_size): {stats['ift']} of the 50 asked" in printed

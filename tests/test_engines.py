@@ -153,9 +153,10 @@ def test_expected_scores_agree_within_1e3_even_for_digits_outside_the_top_20(emb
 
 def test_sequence_logprobs_agree(embedded):
     hf, vllm = embedded
-    prompts = [hf.chat("Name a prime number."), hf.chat("How do I boil an egg?")]
-    completions = ["7 is prime.", "Boil water, add the egg, and wait nine minutes."]
-    a, b = hf.sequence_logprobs(prompts, completions), vllm.sequence_logprobs(prompts, completions)
-    assert [n for _, n in a] == [n for _, n in b] == [len(i) for i in hf.encode(completions)]
+    prompts = hf.encode([hf.chat("Name a prime number."), hf.chat("How do I boil an egg?")])
+    completions = hf.encode(["7 is prime.", "Boil water, add the egg, and wait nine minutes."])
+    sequences, starts = [p + c for p, c in zip(prompts, completions)], [len(p) for p in prompts]
+    a, b = hf.sequence_logprobs(sequences, starts), vllm.sequence_logprobs(sequences, starts)
+    assert [n for _, n in a] == [n for _, n in b] == [len(c) for c in completions]
     for (x, _), (y, _) in zip(a, b):
         assert abs(x - y) <= 1e-3 * max(1.0, abs(x))

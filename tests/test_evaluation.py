@@ -81,3 +81,28 @@ def test_preference_pairs_need_the_rewardbench_fields(tmp_path):
     f.write_text('{"prompt": "p", "chosen": "c", "rejected": "r"}\n')
     with pytest.raises(SrlmError, match=r"rb\.jsonl:1: missing field\(s\) subset"):
         load_preference_pairs(str(f))
+
+
+# ---------------------------------------------------------------------------------------- a local model's A/B odds
+
+
+def test_expected_score_verdict_odds_are_the_models_odds_of_writing_a_or_b_after_the_cue():
+    """The tiny model's byte-level tokenizer writes " A" as two tokens: the odds must still be those of the verdict
+    the model would write after `Verdict:` (the shared space cancels), asked with the verdict-only template."""
+    import math
+
+    from srlm.engine.hf import HfEngine
+    from srlm.evaluation import PAIR_FIELDS, VERDICT_TEMPLATE, Evaluator
+    from srlm.judge import fill, load_template
+    from srlm.tiny_model import tiny_checkpoint
+
+    engine = HfEngine(str(tiny_checkpoint()), "float32")
+    assert len(engine.tokenizer(" A", add_special_tokens=False).input_ids) == 2
+    item = {"prompt": "Name a prime number.", "response_a": "7 is prime.", "response_b": "9 is prime."}
+    [row] = Evaluator(engine, compose(["recipe=smoke"]), "expected_score").pairwise([{"id": "x", **item}])
+    asked = engine.chat(fill(load_template(str(VERDICT_TEMPLATE), PAIR_FIELDS), **item)) + "Verdict:"
+    head = engine.encode([asked])[0]
+    labels = [head + engine.encode([" " + label])[0] for label in "AB"]
+    (log_a, _), (log_b, _) = engine.sequence_logprobs(labels, [len(head)] * 2)
+    assert row["p_a"] / (row["p_a"] + row["p_b"]) == pytest.approx(1 / (1 + math.exp(log_b - log_a)), rel=1e-4)
+    assert "then end with" not in load_template(str(VERDICT_TEMPLATE), PAIR_FIELDS)  # no reasoning asked first

@@ -340,26 +340,72 @@ def test_section_intervals_contain_scores():
     assert section_scores_with_intervals(judged, seed=0) == out
 
 
-def test_best_of_n_tie_or_missing_is_wrong():
+def test_best_of_n_top_shared_by_k_counts_one_kth_and_missing_is_wrong():
     assert best_of_n_outcome(3.0, [1.0, 2.0, 2.5]) == 1.0
-    assert best_of_n_outcome(3.0, [1.0, 3.0, 2.0]) == 0.0  # ties a rejected one
-    assert best_of_n_outcome(3.0, [1.0, 4.0, 2.0]) == 0.0
+    assert best_of_n_outcome(3.0, [1.0, 3.0, 2.0]) == 0.5  # a 2-way tie at the top
+    assert best_of_n_outcome(3.0, [3.0, 3.0, 2.0]) == pytest.approx(1 / 3)
+    assert best_of_n_outcome(3.0, [1.0, 4.0, 4.0]) == 0.0  # a tie below the top
     assert best_of_n_outcome(None, [1.0]) == 0.0 and best_of_n_outcome(3.0, [1.0, None]) == 0.0
     with pytest.raises(SrlmError):
         best_of_n_outcome(3.0, [])
 
 
-def test_rewardbench2_scores():
-    rows = [
-        {"subset": "Focus", "correct": best_of_n_outcome(c, r), "num_rejected": len(r)}
-        for c, r in [(5, [1, 2, 3])] * 9 + [(5, [5, 1, 1])] * 3  # the tied prompts count wrong: 9 of 12
-    ] + [{"subset": "Ties", "correct": 0.0, "num_rejected": 1}] * 4
-    out = rewardbench2_scores(rows, seed=0)
-    assert out["subsets"] == {"Focus": {"accuracy": 0.75, "n": 12}, "Ties": {"accuracy": 0.0, "n": 4}}
-    assert out["overall"] == pytest.approx(0.375)  # unweighted over subsets; pooled would be 9/16
-    assert out["random_baseline"] == {"Focus": 0.25, "Ties": 0.5}
+def rb2_rows(rows: list[tuple[str, str, list[float], list[float]]]) -> tuple[list[dict], dict]:
+    """RewardBench 2 rows (id, subset, chosen scores, rejected scores) and the score of each completion id."""
+    data, scores = [], {}
+    for row_id, subset, chosen, rejected in rows:
+        data.append({"id": row_id, "subset": subset, "chosen": ["c"] * len(chosen), "rejected": ["r"] * len(rejected)})
+        for side, values in (("chosen", chosen), ("rejected", rejected)):
+            scores.update({f"{row_id}|{side}|{k}": v for k, v in enumerate(values)})
+    return data, scores
+
+
+def test_rewardbench2_scores_top_ties_and_the_ties_subset_as_rewardbench2_defines_them():
+    from srlm.eval_tasks import best_of_n_judged
+
+    focus = [(f"f{i}", "Focus", [5], [1, 2, 3]) for i in range(9)] + [
+        (f"g{i}", "Focus", [5], [5, 1, 1]) for i in range(3)
+    ]
+    ties = [
+        ("ref:1", "Ties", [5], [2, 3]),  # margin 2: accurate
+        ("tied:1", "Ties", [5, 4], [1, 2]),  # spread 1, margin 2: accurate, preferred, hard preferred (min 2 > 1)
+        ("ref:2", "Ties", [3], [4]),  # margin -1
+        ("tied:2", "Ties", [4, 2], [3]),  # spread 2, margin -1
+        ("ref:3", "Ties", [2], [1.5]),  # margin 0.5: accurate
+        ("tied:3", "Ties", [5, 4.5], [1]),  # spread 0.5, margin 3.5: preferred; hard: min(0.5, 3.5) = 0.5 is not > 0.5
+    ]
+    data, scores = rb2_rows(focus + ties)
+    out = rewardbench2_scores(best_of_n_judged(data, scores.get), seed=0)
+    assert out["subsets"]["Focus"] == {"accuracy": pytest.approx((9 + 3 * 0.5) / 12), "n": 12}
+    margin_score = (math.tanh(2 / 1 - 1) + math.tanh(-1 / 2 - 1) + math.tanh(0.5 / 0.5 - 1)) / 3
+    parts = out["subsets"]["Ties"]["ties_parts"]
+    assert parts == pytest.approx(
+        {"tied_accuracy": 2 / 3, "ref_accuracy": 2 / 3, "correctness_preferred": 2 / 3,
+         "correctness_preferred_hard": 1 / 3, "correctness_margin_score": margin_score}
+    )  # fmt: skip
+    ties_score = 0.3 * 2 / 3 + 0.3 * 2 / 3 + 0.2 * 2 / 3 + 0.2 * 1 / 3 + 0.01 * margin_score
+    assert out["subsets"]["Ties"]["accuracy"] == pytest.approx(ties_score) and out["subsets"]["Ties"]["n"] == 6
+    assert out["overall"] == pytest.approx((10.5 / 12 + ties_score) / 2)  # unweighted over subsets
+    assert out["random_baseline"] == {"Focus": 0.25}  # a random pick's chance means nothing for the Ties score
     lo, hi = out["intervals"]["Focus"]
-    assert lo < 0.75 < hi
-    assert out["intervals"]["Ties"] == [0.0, 0.0]
-    assert "Ties" in out["notes"]
+    assert lo < 10.5 / 12 < hi
+    assert "not comparable" not in out["notes"]
     assert rewardbench2_scores([])["overall"] is None
+
+
+def test_a_ties_row_without_its_kind_and_prompt_number_in_the_id_is_refused(tmp_path):
+    import json
+
+    from srlm.eval_sets import load_best_of_n
+
+    row = {
+        "id": "17",
+        "prompt": "Name a colour.",
+        "chosen": ["Blue.", "Red."],
+        "rejected": ["Seven."],
+        "subset": "Ties",
+    }
+    path = tmp_path / "rb2.jsonl"
+    path.write_text(json.dumps({**row, "id": "tied:17"}) + "\n" + json.dumps(row) + "\n")
+    with pytest.raises(SrlmError, match=r"rb2.jsonl:2: Ties row id '17': expected `ref:N` or `tied:N`"):
+        load_best_of_n(str(path))

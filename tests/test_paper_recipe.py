@@ -77,3 +77,25 @@ def test_readme_table_matches_the_recipe(tmp_path):
             assert float(written) == actual, (setting, key, actual)
         else:
             assert written == str(actual), (setting, key, actual)
+
+
+PAPER_PAIRS = {1: 3964, 2: 6942}  # preference pairs that trained M2 and M3 (Yuan et al. 2024)
+PAPER_EFT_TRAIN = 1775  # EFT train examples the agreement filter kept, before rebalancing to 1,630
+
+
+def test_paper_recipe_leaves_room_for_the_papers_pair_and_eft_counts_and_holds_no_pair_out(tmp_path):
+    from srlm.stages.prompts import wanted
+
+    cfg = compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])
+    for t, pairs in PAPER_PAIRS.items():
+        assert wanted(cfg, t) >= pairs, (t, wanted(cfg, t))  # one pair per prompt at most
+    assert cfg.eft.max_prompts * (1 - cfg.eft.eval_fraction) >= PAPER_EFT_TRAIN
+    assert cfg.dpo.eval_fraction == 0
+
+
+def test_a_prompt_schedule_gives_each_iteration_its_count_and_repeats_the_last(tmp_path):
+    from srlm.stages.prompts import wanted
+
+    cfg = compose(["recipe=smoke", "prompts.per_iteration=5", "prompts.per_iteration_schedule=[2,3]"])
+    assert [wanted(cfg, t) for t in (1, 2, 3)] == [2, 3, 3]
+    assert wanted(compose(["recipe=smoke", "prompts.per_iteration=5"]), 2) == 5

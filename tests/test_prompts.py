@@ -133,18 +133,32 @@ def test_keep_new_filters_against_seeds_and_prompts_kept_in_the_same_batch():
     pc = OmegaConf.structured(PromptsConfig)
     seeds = ["How do I bake bread at home?"]
     outs = [
-        [{"text": "Plan a three day trip to Lisbon.\nTask 9: more"}],
-        [{"text": "How do I bake bread at home quickly?"}],  # F = 12/13 with the seed
-        [{"text": "Plan a three day trip to Porto."}],  # F = 6/7 with the first, kept in this batch
-        [{"text": "Name three rivers in Africa."}],
-        [{"text": "Hi"}],
+        [{"text": "Plan a three day trip to Lisbon.\nTask 9: more", "finish_reason": "stop"}],
+        [{"text": "How do I bake bread at home quickly?", "finish_reason": "stop"}],  # F = 12/13 with the seed
+        [{"text": "Plan a three day trip to Porto.", "finish_reason": "stop"}],  # F = 6/7 with the first
+        [{"text": "Name three rivers in Africa.", "finish_reason": "stop"}],
+        [{"text": "Hi", "finish_reason": "stop"}],
     ]
-    kept, counts = [], {"generated": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
+    kept, counts = [], {"generated": 0, "cut": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
     index = NearDuplicateIndex(pc.max_similarity, seeds)
     keep_new(outs, kept, index, set(), pc, counts)
     assert kept == ["Plan a three day trip to Lisbon.", "Name three rivers in Africa."]
-    assert counts == {"generated": 5, "length": 1, "bad_word": 0, "duplicate": 0, "similar": 2}
+    assert counts == {"generated": 5, "cut": 0, "length": 1, "bad_word": 0, "duplicate": 0, "similar": 2}
     assert len(index) == 3
+
+
+def test_keep_new_keeps_whole_instructions_and_drops_cut_ones():
+    pc = OmegaConf.structured(PromptsConfig)
+    multi_line = "Summarize this email for my manager:\nDear team, the launch moves to May."
+    outs = [
+        [{"text": "Write a guide to Windows Task Scheduler for beginners.\nTask", "finish_reason": "stop"}],
+        [{"text": multi_line + "\nTask", "finish_reason": "stop"}],
+        [{"text": "List every prime number below one thousand and then explain", "finish_reason": "length"}],
+    ]
+    kept, counts = [], {"generated": 0, "cut": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
+    keep_new(outs, kept, NearDuplicateIndex(pc.max_similarity), set(), pc, counts)
+    assert kept == ["Write a guide to Windows Task Scheduler for beginners.", multi_line]
+    assert counts["cut"] == 1 and counts["generated"] == 3
 
 
 def test_near_duplicate_index_edges():
@@ -187,3 +201,18 @@ def test_pool_and_eval_prompts_over_the_token_limit_are_left_out_and_counted(tmp
     assert "2 prompt(s) longer than data.max_prompt_tokens=40 tokens left out" in capsys.readouterr().out
     kept, left_out = within_prompt_limit(cfg, rows, current_model(cfg, RunPaths(tmp_path).iteration(0)), "set")
     assert left_out == 2 and [p["prompt_id"] for p in kept] == ["p0", "p1", "p3", "p5"]
+
+
+def test_a_pool_with_fewer_prompts_than_asked_is_one_line_and_a_metric(tmp_path, capsys):
+    import json
+
+    from srlm.config import compose
+    from srlm.paths import RunPaths
+    from srlm.stages.prompts import from_pool
+
+    pool = tmp_path / "pool.jsonl"
+    pool.write_text("".join(json.dumps({"prompt": f"Question number {i} about tides?"}) + "\n" for i in range(3)))
+    cfg = compose(["recipe=smoke", f"prompts.pool={pool}", "prompts.per_iteration=5"])
+    chosen, stats = from_pool(cfg, RunPaths(tmp_path).iteration(0), set())
+    assert len(chosen) == 3 and stats["shortfall"] == 2
+    assert "pool prompts: 3 of the 5 asked (2 short)" in capsys.readouterr().out

@@ -3,7 +3,7 @@
 An engine holds a model and its tokenizer and answers three calls on prompts given as text:
 - `sample`: N completions per prompt, each prompt with its own seed;
 - `next_token_probs`: probabilities of given token ids as the next token (expected-score judging);
-- `sequence_logprobs`: log pi(completion | prompt) summed over the completion's tokens (implicit reward).
+- `sequence_logprobs`: log pi of a token sequence's tail given its head, summed (implicit reward).
 
 Text becomes token ids in one place (`Engine.encode`), with no special tokens added: a rendered chat
 template already holds every special token it wants (Llama 3's writes its own BOS), so both
@@ -69,8 +69,8 @@ class Engine:
         """[len(texts), len(token_ids)] probabilities of each token id right after each text."""
         raise NotImplementedError
 
-    def sequence_logprobs(self, prompts: list[str], completions: list[str]) -> list[tuple[float, int]]:
-        """Per pair, the summed log-probability of the completion after the prompt and its token count."""
+    def sequence_logprobs(self, sequences: list[list[int]], starts: list[int]) -> list[tuple[float, int]]:
+        """Per token sequence, the summed log-probability of its tokens from `start` (>= 1) on, and their count."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -99,19 +99,17 @@ class HfEngine(Engine):
         return torch.softmax(logits, dim=-1)[:, token_ids].cpu()
 
     @torch.no_grad()
-    def sequence_logprobs(self, prompts, completions):
-        p_ids, c_ids = self.encode(prompts), self.encode(completions)
-        full = [p + c for p, c in zip(p_ids, c_ids)]
-        width = max(map(len, full))
+    def sequence_logprobs(self, sequences, starts):
+        width = max(map(len, sequences))
         pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([f + [pad] * (width - len(f)) for f in full], device=self.model.device)
-        mask = torch.tensor([[1] * len(f) + [0] * (width - len(f)) for f in full], device=self.model.device)
+        input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=self.model.device)
+        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=self.model.device)
         logits = self.model(input_ids=input_ids, attention_mask=mask).logits
         out = []
-        for row, (p, c) in enumerate(zip(p_ids, c_ids)):
-            logp = torch.log_softmax(logits[row, len(p) - 1 : len(p) + len(c) - 1].float(), dim=-1)
-            targets = torch.tensor(c, device=logp.device, dtype=torch.long)
-            out.append((logp.gather(1, targets[:, None]).sum().item(), len(c)))
+        for row, (seq, start) in enumerate(zip(sequences, starts)):
+            logp = torch.log_softmax(logits[row, start - 1 : len(seq) - 1].float(), dim=-1)
+            targets = torch.tensor(seq[start:], device=logp.device, dtype=torch.long)
+            out.append((logp.gather(1, targets[:, None]).sum().item(), len(seq) - start))
         return out
 
     def close(self) -> None:

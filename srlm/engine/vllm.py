@@ -199,16 +199,15 @@ class VllmEngine(Engine):
                 probs[i, j] = math.exp(first[tid].logprob)
         return probs
 
-    def sequence_logprobs(self, prompts, completions):
+    def sequence_logprobs(self, sequences, starts):
         from vllm import SamplingParams
 
-        p_ids, c_ids = self.encode(prompts), self.encode(completions)
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0, detokenize=False)
-        outputs = self._generate([p + c for p, c in zip(p_ids, c_ids)], params)
+        outputs = self._generate(sequences, params)
         out = []
-        for p, c, o in zip(p_ids, c_ids, outputs):
-            rows = o.prompt_logprobs[len(p) : len(p) + len(c)]
-            out.append((sum(row[t].logprob for row, t in zip(rows, c)), len(c)))
+        for seq, start, o in zip(sequences, starts, outputs):
+            rows = o.prompt_logprobs[start : len(seq)]
+            out.append((sum(row[t].logprob for row, t in zip(rows, seq[start:])), len(seq) - start))
         return out
 
     def close(self) -> None:

@@ -10,6 +10,9 @@ Run by hand: `python -m srlm.stages.dpo RUN_DIR ITERATION`.
 
 from __future__ import annotations
 
+import math
+import random
+
 from datasets import Dataset
 
 from srlm import metrics
@@ -64,13 +67,26 @@ def over_length(pairs: Dataset, tokenizer, max_length: int) -> dict[str, int]:
     return counts
 
 
-def split_held_out(pairs: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
-    """(training pairs, held-out pairs): `fraction` of the iteration's pairs kept out of training (seeded)."""
-    n_held = round(len(pairs) * fraction)
-    if n_held < 2 or len(pairs) - n_held < 1:
+def split_held_out(
+    pairs: Dataset, fraction: float, seed: int, max_judge_share: float = 1.0
+) -> tuple[Dataset, Dataset | None]:
+    """(training pairs, held-out pairs): `fraction` of each kind of pairs kept out of training (seeded).
+
+    Judge pairs held out are rounded up and actor pairs held out are fewer where needed, so that the training
+    pairs keep the judge share at most `max_judge_share` (the pairs stage capped it on all pairs).
+    """
+    kinds = pairs["kind"]
+    index = {kind: [i for i, k in enumerate(kinds) if k == kind] for kind in ("actor", "judge")}
+    n_judge = math.ceil(len(index["judge"]) * fraction)
+    n_actor = round(len(index["actor"]) * fraction)
+    judge_train = len(index["judge"]) - n_judge
+    while n_actor > 0 and judge_train > max_judge_share * (len(index["actor"]) - n_actor + judge_train):
+        n_actor -= 1
+    if n_actor + n_judge < 2 or len(pairs) - n_actor - n_judge < 1:
         return pairs, None
-    split = pairs.train_test_split(test_size=n_held, seed=seed)
-    return split["train"], split["test"]
+    rng = random.Random(seed)
+    held = set(rng.sample(index["actor"], n_actor)) | set(rng.sample(index["judge"], n_judge))
+    return pairs.select([i for i in range(len(pairs)) if i not in held]), pairs.select(sorted(held))
 
 
 def held_out_metrics(trainer, held_out: Dataset | None) -> dict:
@@ -105,7 +121,10 @@ def run(cfg, paths) -> dict:
     policy = load_model(m_t, training_dtype(cfg), for_training=True, dropout=cfg.model.dropout)
     separate_reference = lora is None and not dc.precompute_ref_log_probs
     reference = load_model(m_t, cfg.model.dtype, for_training=True) if separate_reference else None
-    train_pairs, held_out = split_held_out(dpo_dataset(paths), dc.eval_fraction, stage_seed(cfg, paths, "dpo-split"))
+    cap = cfg.meta.max_judge_share if cfg.meta.enabled else 1.0
+    train_pairs, held_out = split_held_out(
+        dpo_dataset(paths), dc.eval_fraction, stage_seed(cfg, paths, "dpo-split"), cap
+    )
     tokenizer = load_tokenizer(m_t, padding_side="right")
     kinds = {f"{k}_pairs": train_pairs["kind"].count(k) for k in ("actor", "judge")}
     kinds.update(over_length(train_pairs, tokenizer, dc.max_length))

@@ -29,6 +29,7 @@ from srlm.io import RowWriter, read_jsonl, write_json, write_jsonl
 from srlm.judge import fill, judge_sampled, load_template, parse_score
 from srlm.models import model_path, resolve_model
 from srlm.oasst import build_ift, load_messages, ranked_responses
+from srlm.prompt_sets import report_shortfall
 from srlm.stages import main, stage_seed
 
 LEVELS = {
@@ -92,8 +93,12 @@ def verdict_model(cfg, paths, source: str) -> str:
 
 
 def model_verdicts(cfg, paths, judge_dir: str, items: list[dict], template: str) -> list[dict]:
-    """Sampled verdicts of a judge model through the engine, resumable (`eft_judgments.jsonl`), over ranks."""
-    samples = cfg.judge.num_samples
+    """One sampled verdict per reply from a judge model, resumable (`eft_judgments.jsonl`), over ranks.
+
+    One, as the paper's EFT data has: a reply's several samples would let the filter keep whichever verdict happens
+    to agree with the human rank (`judge.num_samples` is how the loop's judge averages, not used here).
+    """
+    samples = 1
     writer = RowWriter(paths.eft_judgments, distributed.rank(), distributed.world_size())
     engine = open_engine(cfg, judge_dir, cfg.eft.backend)
     try:
@@ -163,6 +168,15 @@ def seed_data(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
 
     Rank 0 writes `ift.jsonl` and `eft_eval.jsonl`; the others use the rows they computed themselves.
     """
+    ift, train, held_out = seed_sets(cfg, paths)
+    if distributed.is_rank_zero():
+        write_jsonl(paths.ift, ift)
+        write_jsonl(paths.eft_eval, held_out)
+    return ift, train, held_out
+
+
+def seed_sets(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
+    """`seed_data` without writing anything (what the seed stages will train on, known before they run)."""
     seed = stage_seed(cfg, paths, "eft")
     messages = load_messages(cfg.data.oasst, cfg.data.oasst_split)
     ranked = ranked_responses(messages, cfg.data.lang)[: cfg.eft.max_prompts]
@@ -174,9 +188,6 @@ def seed_data(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
         raise SrlmError(
             f"{cfg.data.oasst}: no IFT examples (first-turn prompts with a rank-0 reply, lang={cfg.data.lang})"
         )
-    if distributed.is_rank_zero():
-        write_jsonl(paths.ift, ift)
-        write_jsonl(paths.eft_eval, held_out)
     return ift, train, held_out
 
 
@@ -185,6 +196,7 @@ def run(cfg, paths) -> dict:
     ift, train, held_out = seed_data(cfg, paths)
     writer = distributed.is_rank_zero()  # several ranks share the model verdicts; rank 0 writes the files
     stats = {"ift": len(ift), "ranked_prompts": len(train) + len(held_out), "eval_prompts": len(held_out)}
+    stats["ift_shortfall"] = report_shortfall("iteration 0: IFT examples (data.ift_size)", len(ift), cfg.data.ift_size)
     if cfg.eft.enabled:
         template = load_template(cfg.judge.template)
         examples, counts = agreeing_examples(train, verdicts_for(cfg, paths, train, template), template)

@@ -10,6 +10,7 @@ Run by hand: `python -m srlm.stages.prompts RUN_DIR ITERATION`.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from srlm.config import enum_value
@@ -21,11 +22,14 @@ from srlm.judge import fill
 from srlm.models import load_tokenizer, resolve_model
 from srlm.near_duplicates import NearDuplicateIndex
 from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
-from srlm.prompt_sets import normalize, report_too_long, too_long, training_prompts
+from srlm.prompt_sets import normalize, report_shortfall, report_too_long, too_long, training_prompts
 from srlm.seeds import derive_seed
 from srlm.stages import current_model, main, stage_seed
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "self_instruct.txt"
+NEXT_TASK = "\nTask "  # the model going on to the next example: where the instruction it wrote ends
+NEXT_TASK_LINE = re.compile(r"\nTask\b")
+MAX_INSTRUCTION_TOKENS = 256  # room for prompts.max_words words; an instruction cut at this limit is dropped
 
 
 def excluded_prompts(cfg, paths) -> set[str]:
@@ -37,12 +41,12 @@ def excluded_prompts(cfg, paths) -> set[str]:
     return seen
 
 
-def held_out_prompts(cfg) -> set[str]:
-    """Normalized prompts of the eval sets in local files (a hub set is checked by eval alone)."""
+def held_out_prompts(cfg, hub: bool = True) -> set[str]:
+    """Normalized prompts of the eval sets; a RewardBench set on the hub only with `hub`."""
     seen: set[str] = set()
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).exists():
         seen |= {normalize(r["prompt"]) for r in load_prompt_set(cfg.data.eval_prompts)}
-    if cfg.eval.rewardbench and Path(cfg.eval.rewardbench).exists():
+    if cfg.eval.rewardbench and (hub or Path(cfg.eval.rewardbench).exists()):  # hub: from the datasets cache
         seen |= {normalize(r["prompt"]) for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")}
     return seen
 
@@ -53,14 +57,14 @@ def check_pool_size(cfg) -> None:
     source = cfg.prompts.pool or cfg.data.oasst
     if enum_value(cfg.prompts.source) != "pool" or not Path(source).expanduser().is_file():
         return
-    unused = {normalize(p["prompt"]) for p in pool_prompts(cfg)} - held_out_prompts(cfg)
-    needed = cfg.prompts.per_iteration * cfg.num_iterations
+    unused = {normalize(p["prompt"]) for p in pool_prompts(cfg)} - held_out_prompts(cfg, hub=False)
+    needed = sum(wanted(cfg, t) for t in range(1, cfg.num_iterations + 1))
     if len(unused) < needed:
         key = "prompts.pool" if cfg.prompts.pool else "data.oasst"
         raise SrlmError(
-            f"`{key}`: {source} holds {len(unused)} prompts apart from the eval sets; prompts.per_iteration x "
-            f"num_iterations = {needed} are needed (none is used twice): add prompts, lower prompts.per_iteration "
-            "or num_iterations, or use prompts.source=self_instruct"
+            f"`{key}`: {source} holds {len(unused)} prompts apart from the eval sets; the iterations take {needed} "
+            "(prompts.per_iteration or its schedule x num_iterations; none is used twice): add prompts, lower "
+            "prompts.per_iteration or num_iterations, or use prompts.source=self_instruct"
         )
 
 
@@ -111,16 +115,24 @@ def from_pool(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
             f"({len(pool)} in the pool); add prompts or use prompts.source=self_instruct"
         )
     stats = {"pool_size": len(pool), "pool_unused": len(unique), "too_long": skipped}
+    stats["shortfall"] = report_shortfall(f"iteration {paths.t}: pool prompts", len(chosen), wanted(cfg, paths.t))
     return [{**p, "source": "pool"} for p in chosen], stats
 
 
+def wanted(cfg, t: int) -> int:
+    """New prompts iteration `t` asks for: its entry of `prompts.per_iteration_schedule` (the last one repeats past
+    its end), else `prompts.per_iteration`."""
+    schedule = cfg.prompts.per_iteration_schedule
+    return schedule[min(max(t, 1), len(schedule)) - 1] if schedule else cfg.prompts.per_iteration
+
+
 def fitting_prompts(cfg, paths, pool: list[dict]) -> tuple[list[dict], int]:
-    """The first `prompts.per_iteration` prompts of `pool` within `data.max_prompt_tokens`, and how many were not."""
+    """The first `wanted` prompts of `pool` within `data.max_prompt_tokens`, and how many were not."""
     limit = cfg.data.max_prompt_tokens
     tokenizer = load_tokenizer(current_model(cfg, paths))
     chosen, skipped = [], 0
     for p in pool:
-        if len(chosen) == cfg.prompts.per_iteration:
+        if len(chosen) == wanted(cfg, paths.t):
             break
         if too_long(p["prompt"], tokenizer, limit):
             skipped += 1
@@ -151,7 +163,7 @@ def keep_instruction(text: str, kept: NearDuplicateIndex | list[str], excluded: 
 
 
 def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
-    pc = cfg.prompts
+    pc, n = cfg.prompts, wanted(cfg, paths.t)
     seeds = [r["messages"][0]["content"] for r in read_jsonl(paths.run.iteration(0).ift)]
     if not seeds:
         raise SrlmError(f"{paths.run.iteration(0).ift}: no seed prompts for self_instruct")
@@ -161,29 +173,36 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     rng = random.Random(seed)
     kept: list[str] = []
     index = NearDuplicateIndex(pc.max_similarity, seeds)  # seeds, then every prompt kept
-    counts = {"generated": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
+    counts = {"generated": 0, "cut": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
+    max_tokens = min(MAX_INSTRUCTION_TOKENS, cfg.data.max_prompt_tokens)
     with open_engine(cfg, gen_dir, pc.backend) as engine:
-        for round_ in range(max(4, 4 * pc.per_iteration // cfg.generation.batch_size + 1)):
+        for round_ in range(max(4, 4 * n // cfg.generation.batch_size + 1)):
             batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
             request_seeds = [derive_seed(seed, round_, i) for i in range(len(batch))]
-            outs = engine.sample(batch, 1, 64, pc.temperature, pc.top_p, request_seeds)
+            outs = engine.sample(batch, 1, max_tokens, pc.temperature, pc.top_p, request_seeds, stop=[NEXT_TASK])
             keep_new(outs, kept, index, excluded, pc, counts)
-            if len(kept) >= pc.per_iteration:
+            if len(kept) >= n:
                 break
     if not kept:
         raise SrlmError(f"iteration {paths.t}: self_instruct kept no prompt ({counts}); loosen prompts.* filters")
     rows = [{"prompt_id": f"si-{paths.t}-{i}", "prompt": p, "source": "self_instruct"} for i, p in enumerate(kept)]
-    return rows[: pc.per_iteration], counts
+    rows = rows[:n]
+    counts["shortfall"] = report_shortfall(f"iteration {paths.t}: self_instruct prompts", len(rows), n)
+    return rows, counts
 
 
 def keep_new(
     outs: list[list[dict]], kept: list[str], index: NearDuplicateIndex, excluded: set[str], pc, counts: dict
 ) -> None:
-    """Add the generated instructions that pass the filters to `kept` and `index`, counting why others were dropped."""
+    """Add the generated instructions that pass the filters to `kept` and `index`, counting why others were dropped.
+
+    An instruction is every line the model wrote before starting the next `Task` line; one cut at the token limit
+    (finish `length`) is dropped as `cut`.
+    """
     for out in outs:
-        text = out[0]["text"].split("\n")[0].split("Task ")[0].strip()
+        text = NEXT_TASK_LINE.split(out[0]["text"])[0].strip()
         counts["generated"] += 1
-        reason = keep_instruction(text, index, excluded, pc)
+        reason = "cut" if out[0]["finish_reason"] == "length" else keep_instruction(text, index, excluded, pc)
         if reason:
             counts[reason] += 1
         else:

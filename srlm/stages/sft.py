@@ -55,7 +55,10 @@ def sft_trainer(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "s
     if needs_chat_template(tokenizer):
         template_source = chatml_source(tokenizer, out_dir / "chatml_tokenizer")
     args = SFTConfig(
-        **common_args(cfg.sft, cfg, out_dir / "checkpoints", stage_seed(cfg, paths, seed_name)),
+        **{
+            **common_args(cfg.sft, cfg, out_dir / "checkpoints", stage_seed(cfg, paths, seed_name)),
+            "max_length": None,  # nothing cut: `train` leaves out the examples over sft.max_length instead
+        },
         warmup_steps=cfg.sft.warmup_ratio,
         completion_only_loss=True,
         chat_template_path=template_source,
@@ -75,14 +78,35 @@ def sft_trainer(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "s
     return trainer
 
 
+def drop_over_length(trainer, rows: list[dict], max_length: int, name: str) -> dict[str, int]:
+    """Take out of the trainer's data (tokenized by TRL, uncut) the examples over `max_length` tokens, counted by
+    kind: cut, their reply would teach an ending it lacks (an EFT verdict without its `Score:` line)."""
+    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    if len(lengths) != len(rows):
+        raise SrlmError(f"{name}: the trainer holds {len(lengths)} examples for {len(rows)} rows")
+    over = [i for i, n in enumerate(lengths) if n > max_length]
+    counts = {"ift_over_max_length_dropped": 0, "eft_over_max_length_dropped": 0}
+    for i in over:
+        counts[f"{'eft' if 'score' in rows[i] else 'ift'}_over_max_length_dropped"] += 1
+    if over:
+        kinds = f"{counts['ift_over_max_length_dropped']} IFT, {counts['eft_over_max_length_dropped']} EFT"
+        print(f"[srlm] {name}: {len(over)} example(s) over sft.max_length={max_length} tokens left out ({kinds})")
+    if len(over) == len(rows):
+        raise SrlmError(f"{name}: every example is longer than sft.max_length={max_length} tokens; raise it")
+    trainer.train_dataset = trainer.train_dataset.select(sorted(set(range(len(rows))) - set(over)))
+    return counts
+
+
 def train(cfg, paths, rows: list[dict], out_dir: Path, seed_name: str = "sft") -> dict:
-    """SFT on `rows`; the model goes to `out_dir/model`."""
+    """SFT on `rows` within `sft.max_length`; the model goes to `out_dir/model`."""
     trainer = sft_trainer(cfg, paths, rows, out_dir, seed_name)
+    dropped = drop_over_length(trainer, rows, cfg.sft.max_length, f"iteration 0: {seed_name}")
     refuse_sharded_lora(trainer)
     resume = last_checkpoint(out_dir / "checkpoints")
     trainer.train(resume_from_checkpoint=resume)
     save_final_model(trainer, current_model(cfg, paths), out_dir / "model")
-    return {"examples": len(rows), **train_metrics(trainer, resumed_from=resume)}
+    examples = len(rows) - sum(dropped.values())
+    return {"examples": examples, **dropped, **train_metrics(trainer, resumed_from=resume)}
 
 
 def run(cfg, paths) -> dict:
