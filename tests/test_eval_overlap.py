@@ -15,9 +15,8 @@ def test_a_preference_set_sharing_a_seed_prompt_stops_the_run_before_it_starts(t
     ]  # the second is an OASST prompt the seed SFT trains on
     rewardbench = write_jsonl(tmp_path / "rb.jsonl", pairs)
     run_dir = tmp_path / "run"
-    cfg = compose(
-        ["recipe=smoke", f"run_dir={run_dir}", f"data.oasst={oasst_file}", f"eval.rewardbench={rewardbench}"]
-    )
+    overrides = [f"data.oasst={oasst_file}", f"eval.rewardbench={rewardbench}", "prompts.per_iteration=1"]
+    cfg = compose(["recipe=smoke", f"run_dir={run_dir}", "num_iterations=1", *overrides])  # a pool large enough
     with pytest.raises(
         SrlmError, match=r"`eval\.rewardbench`: 1 prompt\(s\) also used for training \(seed SFT data\).*boil an egg"
     ):
