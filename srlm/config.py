@@ -37,6 +37,12 @@ class JudgeMode(str, Enum):
     expected_score = "expected_score"
 
 
+class JudgeSource(str, Enum):
+    self = "self"
+    verifier = "verifier"
+    random = "random"
+
+
 class MetaMode(str, Enum):
     sampled = "sampled"
     probability = "probability"
@@ -198,6 +204,11 @@ class JudgeConfig:
     )
     compare_modes: bool = _f(True, "Also score with the other mode and log how often both agree on pair order.")
     backend: str = _f("${generation.backend}", "Engine of this stage: hf or vllm; default: generation.backend.")
+    source: JudgeSource = _f(
+        JudgeSource.self,
+        "Scores that make the DPO pairs: self (the self-judge), verifier (verifiable prompts' checker: the oracle) "
+        "or random (the floor). The self-judge runs in every case, for the reward audit.",
+    )
 
 
 @dataclass
@@ -265,6 +276,9 @@ class EvalConfig:
         "default: the project's own set, 32 pairs per section; null: skip.",
     )
     rewardbench_max: int = _f(0, "Pairs evaluated at most (0: all), taken in a seeded order across subsets.")
+    ifeval: str | None = _f(
+        None, "Held-out verifiable prompts (IFEval's schema) scored every iteration with IFEval's figures; null: skip."
+    )
     judge_mode: JudgeMode = _f(JudgeMode.expected_score, "Judge mode for evaluation.")
     num_samples: int = _f(1, "Judge samples per response in sampled mode.")
     win_rate_prompts: int = _f(0, "Eval prompts used for win rates (0: all).")
