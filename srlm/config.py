@@ -130,6 +130,14 @@ class EftConfig:
     backend: str = _f(
         "${generation.backend}", "Engine of the model/teacher verdicts: hf or vllm; default: generation.backend."
     )
+    verifiable: str | None = _f(
+        None,
+        "Verifiable prompts (IFEval's schema): the base model's answers, scored by the verifier, become EFT examples "
+        "(and IFT ones with verifiable_ift); null: none.",
+    )
+    verifiable_max_prompts: int = _f(200, "Prompts of eft.verifiable used at most (the file's first).")
+    verifiable_samples: int = _f(4, "Answers per verifiable prompt from the base model.")
+    verifiable_ift: bool = _f(True, "An answer that follows every instruction of its prompt joins the IFT data.")
 
 
 @dataclass
@@ -553,7 +561,7 @@ POSITIVE = (
     "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
-    "meta.max_new_tokens", "meta.batch_size",
+    "meta.max_new_tokens", "meta.batch_size", "eft.verifiable_max_prompts", "eft.verifiable_samples",
 )  # fmt: skip
 UNIT_INTERVAL = (
     "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",

@@ -27,6 +27,7 @@ def data_inputs(cfg) -> dict[str, str | None]:
         "prompts.pool": cfg.prompts.pool if enum_value(cfg.prompts.source) == "pool" else None,
         "eval.rewardbench": cfg.eval.rewardbench if cfg.eval.enabled else None,
         "eval.ifeval": cfg.eval.ifeval if cfg.eval.enabled else None,
+        "eft.verifiable": cfg.eft.verifiable if cfg.eft.enabled else None,
     }
     if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "written":
         inputs["data.verdicts"] = cfg.data.verdicts
@@ -77,6 +78,7 @@ def read_local_inputs(cfg) -> None:
         "prompts.pool": lambda path: pool_prompts(cfg),
         "data.verdicts": read_jsonl,
         "eval.ifeval": load_verifiable,
+        "eft.verifiable": load_verifiable,
         "eval.rewardbench": lambda path: (
             load_best_of_n if is_rewardbench2(read_rows(path, "filtered", "RewardBench")) else load_preference_pairs
         )(path),

@@ -305,3 +305,40 @@ def test_srlm_eval_ifeval_in_googles_schema_killed_and_resumed(tmp_path):
     results = read_jsonl(out / "ifeval_results.jsonl")
     assert [r["key"] for r in results] == [str(r["key"]) for r in rows]
     assert "IFEval prompt strict accuracy" in done.stdout
+
+
+# ----------------------------------------------------------------------------------------- verifiable seed data
+
+
+def test_eft_verdicts_from_the_verifier_and_passing_answers_as_ift(tmp_path):
+    from srlm.judge import parse_score
+
+    always = {
+        "key": 1,
+        "prompt": "Name a fruit.",
+        "instruction_id_list": ["keywords:forbidden_words"],
+        "kwargs": [{"forbidden_words": ["zebra"]}],
+    }
+    never = {
+        "key": 2,
+        "prompt": "Name a tree.",
+        "instruction_id_list": ["keywords:existence"],
+        "kwargs": [{"keywords": ["zebra"]}],
+    }
+    source = tmp_path / "seed.jsonl"
+    source.write_text(json.dumps(always) + "\n" + json.dumps(never) + "\n")
+    run_dir = tmp_path / "run"
+    args = ["run", "recipe=smoke", f"run_dir={run_dir}", "num_iterations=0", "eval.enabled=false",
+            f"eft.verifiable={source}", "eft.verifiable_samples=2", "eft.drop_score_fraction=0"]  # fmt: skip
+    assert main(args) == 0
+    it0 = RunPaths(run_dir).iteration(0)
+    verified = [e for e in read_jsonl(it0.eft_train) if e["source"] == "verifier"]
+    assert (
+        sorted((e["prompt"], e["score"]) for e in verified) == [("Name a fruit.", 5)] * 2 + [("Name a tree.", 0)] * 2
+    )
+    for e in verified:
+        verdict = e["messages"][1]["content"]
+        assert parse_score(verdict) == e["score"]
+        assert ("Missed: " in verdict) == (e["score"] == 0) and "zebra" in verdict  # the registry's own words
+    ift_prompts = [r["messages"][0]["content"] for r in read_jsonl(it0.ift)]
+    assert ift_prompts.count("Name a fruit.") == 1 and "Name a tree." not in ift_prompts
