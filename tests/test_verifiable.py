@@ -87,6 +87,20 @@ def test_punkt_types_are_left_out_with_a_message_when_the_data_is_missing(tmp_pa
     assert "NLTK's punkt data is not installed" in capsys.readouterr().out
 
 
+def test_rows_of_ifevals_hub_copy_with_every_argument_key_load(tmp_path):
+    every = {name: None for i in registry() for name in registry()[i](i).get_instruction_args_keys()}
+    hub_row = {
+        "key": 5,
+        "prompt": "Say hi.",
+        "instruction_id_list": ["keywords:existence"],
+        "kwargs": [{**every, "keywords": ["hi"]}],
+    }
+    path = tmp_path / "hub.jsonl"
+    path.write_text(json.dumps(hub_row) + "\n")
+    (kept,), _ = load_verifiable(str(path))
+    assert verify(kept, "hi there")["follow_instruction_list"] == [True]
+
+
 def test_loose_accepts_what_strict_refuses():
     verdict = verify(row("startend:end_checker", {"end_phrase": "Bye now."}), "Thanks. **Bye now.**")
     assert verdict["follow_instruction_list"] == [False] and verdict["follow_instruction_list_loose"] == [True]

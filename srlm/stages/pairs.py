@@ -132,6 +132,11 @@ def run(cfg, paths) -> dict:
             f"({stats['dropped_ties']} all tied, {stats['dropped_missing']} without two scored candidates; "
             f"see {paths.judgments}). Try more candidates (generation.num_candidates), more judge samples "
             "(judge.num_samples), judge.mode=expected_score, or more prompts."
+            + (
+                f" (judge.source={source}: the verifier scored {len(verified)} candidate(s))"
+                if source == "verifier"
+                else ""
+            )
         )
     if cfg.meta.enabled:
         pairs, judge_stats = with_judge_pairs(cfg, paths, pairs)
