@@ -2,7 +2,8 @@
 
 - `judge_verifier_accuracy`: over candidate pairs of one prompt that pass different numbers of constraints, the
   share the judge orders as the verifier does (a judge tie or a missing score is wrong, as RewardBench counts);
-- `spearman`: rank correlation of self-score and the share of constraints passed, over the scored candidates;
+- `spearman`: rank correlation of self-score and the share of constraints passed, over the scored candidates of
+  the prompts whose candidates the verifier tells apart;
 - pair precision: the share of the DPO pairs whose chosen candidate passes strictly more / as many / fewer
   constraints than its rejected one;
 - `mean_self_score` beside `verified_pass_rate` (candidates passing every constraint) and
@@ -51,10 +52,19 @@ def _accuracy(units: list[list[tuple]]) -> float | None:
     return agree / total if total else None
 
 
+def _ordered(units: list[list[tuple]]) -> list[list[tuple]]:
+    """The prompts with at least one pair of candidates the verifier orders (the units of the accuracy)."""
+    return [u for u in units if len({v for _, v in u}) > 1]
+
+
 def _spearman(units: list[list[tuple]]) -> float | None:
+    """None when the verifier passes every candidate alike; 0 when the judge scores them all alike (it ranks
+    nothing, as `metrics.judge_human_agreement` counts a constant judge)."""
     points = [(s, v) for unit in units for s, v in unit if s is not None]
-    if len(points) < 3 or len({s for s, _ in points}) < 2 or len({v for _, v in points}) < 2:
+    if len(points) < 3 or len({v for _, v in points}) < 2:
         return None
+    if len({s for s, _ in points}) < 2:
+        return 0.0
     rho = stats.spearmanr([s for s, _ in points], [v for _, v in points])[0]
     return float(rho) if math.isfinite(rho) else None
 
@@ -91,10 +101,10 @@ def audit(candidates: list[dict], scores: dict, verified: dict, pairs: list[dict
         "verifiable_candidates": len(checked),
         "verifier_ordered_pairs": total,
         "judge_verifier_accuracy": agree / total if total else None,
-        "judge_verifier_accuracy_interval": metrics.bootstrap_interval(units, _accuracy, seed),
+        "judge_verifier_accuracy_interval": metrics.bootstrap_interval(_ordered(units), _accuracy, seed),
         "judge_tie_share": tie / total if total else None,
-        "spearman": _spearman(units),
-        "spearman_interval": metrics.bootstrap_interval(units, _spearman, seed),
+        "spearman": _spearman(_ordered(units)),
+        "spearman_interval": metrics.bootstrap_interval(_ordered(units), _spearman, seed),
         **pair_precision(pairs, verified),
         "mean_self_score": sum(scored) / len(scored) if scored else None,
         "verified_pass_rate": passing / len(checked) if checked else None,

@@ -181,13 +181,14 @@ def test_ifeval_figures_of_known_verdicts():
 
 # Prompt A (no commas, lowercase): a0 passes 2, a1 1, a2 0; the judge scores 5, 3, 4: right on (a0, a1) and
 # (a0, a2), wrong on (a1, a2). Prompt B (no commas): b0 passes, b1 fails, the judge ties them: wrong.
-# Prompt C has no verifiable instruction. Judge-verifier accuracy 2/4, ties 1/4.
+# Prompt C has no verifiable instruction; D's candidates both pass. Judge-verifier accuracy 2/4, ties 1/4.
 A = {"instruction_id_list": ["punctuation:no_comma", "change_case:english_lowercase"], "kwargs": [{}, {}]}
 B = {"instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}
 HAND_BUILT = [
     ("A", A, [("hi there.", 5), ("Hi there.", 3), ("Hi, there.", 4)]),
     ("B", B, [("hi", 2), ("hi, there", 2)]),
     ("C", {}, [("one", 1), ("two", 4)]),
+    ("D", B, [("hi", 1), ("hey", 3)]),
 ]
 
 
@@ -220,11 +221,13 @@ def test_audit_of_a_hand_built_judgments_file(tmp_path):
     assert audit["judge_tie_share"] == 0.25
     lo, hi = audit["judge_verifier_accuracy_interval"]
     assert lo < 0.5 < hi
-    assert audit["spearman"] == pytest.approx(1.5 / (9.5 * 9) ** 0.5)  # ranks worked out by hand
-    # the self-judge's pairs: A gives (a0, a1) (the verifier agrees), B ties, C is not verifiable
-    assert audit["verifiable_pairs"] == 1 and audit["chosen_passes_more_share"] == 1.0
-    assert audit["mean_self_score"] == pytest.approx(16 / 5) and audit["verified_pass_rate"] == pytest.approx(2 / 5)
-    assert audit["verified_instruction_rate"] == pytest.approx(4 / 8)
+    assert audit["spearman"] == pytest.approx(1.5 / (9.5 * 9) ** 0.5)  # ranks of A's and B's worked out by hand
+    assert audit["spearman_interval"] is not None
+    # the self-judge's pairs: A gives (a0, a1) (the verifier agrees), B ties, C is not verifiable, D passes alike
+    assert audit["verifiable_pairs"] == 2 and audit["chosen_passes_more_share"] == 0.5
+    assert audit["chosen_passes_same_share"] == 0.5 and audit["chosen_passes_fewer_share"] == 0.0
+    assert audit["mean_self_score"] == pytest.approx(20 / 7) and audit["verified_pass_rate"] == pytest.approx(4 / 7)
+    assert audit["verified_instruction_rate"] == pytest.approx(6 / 10)
     assert stats["source"] == "self" and stats["reward_audit"]["judge_verifier_accuracy"] == 0.5
 
 
@@ -234,10 +237,10 @@ def test_the_verifier_and_random_sources_make_their_own_pairs(tmp_path):
     cfg, paths = hand_built_iteration(tmp_path / "oracle", "verifier")
     pairs.run(cfg, paths)
     chosen = {(p["chosen_id"], p["rejected_id"]) for p in read_jsonl(paths.pairs)}
-    assert chosen == {("A/c0", "A/c2"), ("B/c0", "B/c1")}  # C has no verifiable instruction: no pair
+    assert chosen == {("A/c0", "A/c2"), ("B/c0", "B/c1")}  # C: no verifiable instruction, D: a tie; no pair
     cfg, paths = hand_built_iteration(tmp_path / "floor", "random")
     pairs.run(cfg, paths)
-    assert {p["prompt_id"] for p in read_jsonl(paths.pairs)} == {"A", "B", "C"}  # every prompt, ties are drawn apart
+    assert {p["prompt_id"] for p in read_jsonl(paths.pairs)} == {"A", "B", "C", "D"}  # every prompt, ties drawn apart
 
 
 def test_drift_warning_when_self_scores_rise_while_verified_accuracy_falls():
