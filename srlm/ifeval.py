@@ -102,3 +102,12 @@ def run_ifeval(cfg, rows: EvalRows, engine, prompts: list[dict], name: str = "if
         "truncated": lengths["truncated"],  # cut answers fail length and end-phrase checks: read the figures with it
         "mean_tokens": lengths["mean"],
     }
+
+
+def difference(ours: list[dict], theirs: list[dict], seed: int = 0) -> dict:
+    """Prompt-level strict accuracy of `ours` minus `theirs` (verdict rows of two models on the same prompts), with
+    a paired bootstrap interval resampling prompts: above 0 when ours is better beyond the sampling of prompts."""
+    by_key = {r["key"]: all(r["follow_instruction_list"]) for r in theirs}
+    deltas = [float(all(r["follow_instruction_list"])) - by_key[r["key"]] for r in ours if r["key"] in by_key]
+    mean = lambda ds: sum(ds) / len(ds) if ds else None  # noqa: E731
+    return {"prompts": len(deltas), "value": mean(deltas), "interval": metrics.bootstrap_interval(deltas, mean, seed)}

@@ -50,16 +50,19 @@ def summary_lines(run_dir) -> list[str]:
         return []
     lines = [
         "verifiable check (IFEval prompt-level strict of the model each iteration produced; its judge's reward audit)",
-        f"{'iter':<5} {'IFEval strict [95%]':<26} {'judge vs verifier [95%]':<26} {'self-score':>10} {'verified':>9}",
+        f"{'iter':<5} {'IFEval strict [95%]':<26} {'minus M_1 [95%]':<26} {'judge vs verifier [95%]':<26} "
+        f"{'self-score':>10} {'verified':>9}",
     ]
     for t in sorted(set(scores) | set(audit)):
         s, a = scores.get(t, {}), audit.get(t, {})
         strict = _figure(s.get("prompt_strict_accuracy"), s.get("intervals", {}).get("prompt_strict_accuracy"))
+        gain = s.get("prompt_strict_vs_seed", {})
+        gain = _figure(gain.get("value"), gain.get("interval"))
         judge = _figure(a.get("judge_verifier_accuracy"), a.get("judge_verifier_accuracy_interval"))
         self_score = a.get("mean_self_score")
         verified = a.get("verified_pass_rate")
         lines.append(
-            f"{t:<5} {strict:<26} {judge:<26} {'-' if self_score is None else f'{self_score:.2f}':>10} "
+            f"{t:<5} {strict:<26} {gain:<26} {judge:<26} {'-' if self_score is None else f'{self_score:.2f}':>10} "
             f"{'-' if verified is None else f'{verified:.3f}':>9}"
         )
     warning = drift_warning(audit)

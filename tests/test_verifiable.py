@@ -177,6 +177,18 @@ def test_ifeval_figures_of_known_verdicts():
         assert lo <= scores[name] <= hi and hi - lo > 0, name
 
 
+def test_difference_of_two_models_on_the_same_prompts_is_paired():
+    from srlm.ifeval import difference
+
+    a = "punctuation:no_comma"
+    seed = [{"key": str(k), **result([a], [k < 2], [k < 2])} for k in range(8)]  # passes prompts 0, 1
+    ours = [{"key": str(k), **result([a], [k < 6], [k < 6])} for k in range(8)]  # passes prompts 0-5
+    diff = difference(ours, seed)
+    assert diff["prompts"] == 8 and diff["value"] == pytest.approx(4 / 8)
+    assert 0 < diff["interval"][0] <= 0.5 <= diff["interval"][1]
+    assert difference(seed, seed)["interval"] == [0.0, 0.0]
+
+
 # ------------------------------------------------------------------------------------------------- reward audit
 
 # Prompt A (no commas, lowercase): a0 passes 2, a1 1, a2 0; the judge scores 5, 3, 4: right on (a0, a1) and

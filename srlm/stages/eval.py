@@ -36,6 +36,7 @@ from srlm.eval_tasks import (
     within_prompt_limit,
 )
 from srlm.evaluation import Evaluator, make_evaluator
+from srlm.ifeval import difference as ifeval_difference
 from srlm.ifeval import run_ifeval
 from srlm.io import read_json, read_jsonl, write_json
 from srlm.prompt_sets import normalize, training_prompts
@@ -137,6 +138,10 @@ def run(cfg, paths) -> dict:
         ours = responses(cfg, rows, engine, prompts)
         if verifiable:
             result["ifeval"] = run_ifeval(cfg, rows, engine, verifiable)
+            seed_results = paths.run.iteration(0).dir / "ifeval_results.jsonl"
+            if paths.t > 0 and seed_results.exists():  # M_{t+1} - M_1 on the same held-out prompts
+                ours, seeds = read_jsonl(paths.dir / "ifeval_results.jsonl"), read_jsonl(seed_results)
+                result["ifeval"]["prompt_strict_vs_seed"] = ifeval_difference(ours, seeds, rows.seed)
         result["lengths"] = {"model": response_lengths(ours)}
         self_judge = Evaluator(engine, cfg, mode)
         agreement = judge_agreement(cfg, paths, self_judge, training)
