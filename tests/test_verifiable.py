@@ -267,6 +267,36 @@ def test_drift_warning_when_self_scores_rise_while_verified_accuracy_falls():
     assert drift_warning(rising) is None
 
 
+@pytest.mark.parametrize("source", ["verifier", "random"])
+def test_oracle_and_random_pairs_in_a_smoke_run_with_ifeval_every_iteration(tmp_path, capsys, source):
+    # "at least 3 words": the tiny random model's byte soup passes it on some candidates and not on others
+    pool = [{"key": k, "prompt": f"Name {k} things in a kitchen. Answer with at least 3 words.",
+             "instruction_id_list": ["length_constraints:number_words"], "kwargs": [{"num_words": 3, "relation": "at least"}]}
+            for k in range(12)]  # fmt: skip
+    (tmp_path / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in pool))
+    (tmp_path / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in read_jsonl(SETS["dev"])[:6]))
+    run_dir = tmp_path / "run"
+    args = ["run", "recipe=smoke", f"run_dir={run_dir}", "num_iterations=1", f"prompts.pool={tmp_path / 'pool.jsonl'}",
+            "prompts.per_iteration=8", "generation.num_candidates=4", f"eval.ifeval={tmp_path / 'heldout.jsonl'}",
+            f"judge.source={source}"]  # fmt: skip
+    assert main(args) == 0
+    it1 = RunPaths(run_dir).iteration(1)
+    stats, audit = read_json(it1.pairs_stats), read_json(it1.reward_audit)
+    assert stats["source"] == source and stats["pairs"] > 0
+    if source == "verifier":  # the oracle's chosen candidate always passes more constraints than its rejected one
+        assert audit["chosen_passes_more_share"] == 1.0
+    else:  # random pairs: every prompt of distinct candidates gives one
+        assert stats["pairs"] == stats["prompts"]
+    for t in (0, 1):
+        scores = read_json(RunPaths(run_dir).iteration(t).eval_json)["ifeval"]
+        assert scores["prompts"] == 6 and scores["intervals"]["prompt_strict_accuracy"]
+    evaluated = read_json(it1.eval_json)
+    assert evaluated["ifeval"]["prompt_strict_vs_seed"]["prompts"] == 6 and evaluated["reward_audit"] == audit
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 0
+    assert "verifiable check" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------------------------------- bad input
 
 BAD_ROWS = [

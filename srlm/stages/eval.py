@@ -140,8 +140,10 @@ def run(cfg, paths) -> dict:
             result["ifeval"] = run_ifeval(cfg, rows, engine, verifiable)
             seed_results = paths.run.iteration(0).dir / "ifeval_results.jsonl"
             if paths.t > 0 and seed_results.exists():  # M_{t+1} - M_1 on the same held-out prompts
-                ours, seeds = read_jsonl(paths.dir / "ifeval_results.jsonl"), read_jsonl(seed_results)
-                result["ifeval"]["prompt_strict_vs_seed"] = ifeval_difference(ours, seeds, rows.seed)
+                verdicts = read_jsonl(paths.dir / "ifeval_results.jsonl")
+                result["ifeval"]["prompt_strict_vs_seed"] = ifeval_difference(
+                    verdicts, read_jsonl(seed_results), rows.seed
+                )
         result["lengths"] = {"model": response_lengths(ours)}
         self_judge = Evaluator(engine, cfg, mode)
         agreement = judge_agreement(cfg, paths, self_judge, training)
