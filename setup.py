@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 SHIPPED = [
     ("conf", ["**/*.yaml"], "conf"),
     ("recipes", ["**/*.yaml"], "conf/recipe"),
-    ("data", ["README.md", "seed/*.jsonl"], "data"),
+    ("data", ["README.md", "seed/*.jsonl", "verifiable/*.jsonl"], "data"),
     ("srlm/templates", ["*.txt"], "srlm/templates"),
 ]
 

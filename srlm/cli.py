@@ -3,7 +3,7 @@
 srlm run [--dry-run] [hydra overrides...]   run (or resume) a run, e.g. `srlm run recipe=smoke`
 srlm status RUN_DIR                          what ran, with each stage's key metric
 srlm report RUN_DIR                          HTML page and PNG plots of the per-iteration metrics
-srlm eval MODEL --rewardbench FILE ...       evaluate any model (RewardBench v1/v2, win rates on a prompt set)
+srlm eval MODEL --rewardbench FILE ...       evaluate any model (RewardBench v1/v2, win rates, IFEval)
 srlm recipes                                 every recipe with its summary
 srlm config [--keys] [hydra overrides...]    the composed config (or every key with its default and help)
 """
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--prompts", help="AlpacaEval, MT-Bench or srlm prompt file for win rates")
     ev.add_argument("--against", help="model to compare with on --prompts, or `reference` (the file's outputs)")
     ev.add_argument("--evaluator", default="self", help="win-rate judge: self (MODEL), endpoint, or a model")
+    ev.add_argument("--ifeval", help="verifiable prompts in Google IFEval's schema (IFEval's input_data.jsonl)")
     ev.add_argument("--out", type=Path, help="output directory (rows, eval.json); default evals/<model name>")
     ev.add_argument("overrides", nargs="*", help="hydra overrides, e.g. eval.backend=hf eval.judge_mode=sampled")
     sub.add_parser("recipes", help="list the recipes")
@@ -93,7 +94,7 @@ def _eval(args) -> int:
     cfg = compose(args.overrides)
     out = args.out or default_out(args.model)
     result = evaluate(
-        cfg, args.model, out, args.rewardbench, args.reference, args.prompts, args.against, args.evaluator
+        cfg, args.model, out, args.rewardbench, args.reference, args.prompts, args.against, args.evaluator, args.ifeval
     )
     print(result_table(result))
     print(f"\n[srlm] results in {out / 'eval.json'}")

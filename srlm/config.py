@@ -37,6 +37,12 @@ class JudgeMode(str, Enum):
     expected_score = "expected_score"
 
 
+class JudgeSource(str, Enum):
+    self = "self"
+    verifier = "verifier"
+    random = "random"
+
+
 class MetaMode(str, Enum):
     sampled = "sampled"
     probability = "probability"
@@ -124,6 +130,14 @@ class EftConfig:
     backend: str = _f(
         "${generation.backend}", "Engine of the model/teacher verdicts: hf or vllm; default: generation.backend."
     )
+    verifiable: str | None = _f(
+        None,
+        "Verifiable prompts (IFEval's schema): the base model's answers, scored by the verifier, become EFT examples "
+        "(and IFT ones with verifiable_ift); null: none.",
+    )
+    verifiable_max_prompts: int = _f(200, "Prompts of eft.verifiable used at most (the file's first).")
+    verifiable_samples: int = _f(4, "Answers per verifiable prompt from the base model.")
+    verifiable_ift: bool = _f(True, "An answer that follows every instruction of its prompt joins the IFT data.")
 
 
 @dataclass
@@ -201,6 +215,11 @@ class JudgeConfig:
     )
     compare_modes: bool = _f(True, "Also score with the other mode and log how often both agree on pair order.")
     backend: str = _f("${generation.backend}", "Engine of this stage: hf or vllm; default: generation.backend.")
+    source: JudgeSource = _f(
+        JudgeSource.self,
+        "Scores that make the DPO pairs: self (the self-judge), verifier (verifiable prompts' checker: the oracle) "
+        "or random (the floor). The self-judge runs in every case, for the reward audit.",
+    )
 
 
 @dataclass
@@ -268,6 +287,9 @@ class EvalConfig:
         "default: the project's own set, 32 pairs per section; null: skip.",
     )
     rewardbench_max: int = _f(0, "Pairs evaluated at most (0: all), taken in a seeded order across subsets.")
+    ifeval: str | None = _f(
+        None, "Held-out verifiable prompts (IFEval's schema) scored every iteration with IFEval's figures; null: skip."
+    )
     judge_mode: JudgeMode = _f(JudgeMode.expected_score, "Judge mode for evaluation.")
     num_samples: int = _f(1, "Judge samples per response in sampled mode.")
     win_rate_prompts: int = _f(0, "Eval prompts used for win rates (0: all).")
@@ -579,7 +601,7 @@ POSITIVE = (
     "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
-    "meta.max_new_tokens", "meta.batch_size",
+    "meta.max_new_tokens", "meta.batch_size", "eft.verifiable_max_prompts", "eft.verifiable_samples",
 )  # fmt: skip
 UNIT_INTERVAL = ("eft.drop_score_fraction", "prompts.max_similarity", "generation.gpu_memory_utilization")
 TOP_P = ("generation.top_p", "judge.top_p", "prompts.top_p")  # 0 keeps no token: HF and vLLM both refuse it

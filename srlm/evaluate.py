@@ -2,14 +2,16 @@
 
     srlm eval MODEL [--rewardbench FILE|HUB_ID] [--reference MODEL]
                     [--prompts FILE --against MODEL|reference] [--evaluator self|endpoint|MODEL]
-                    [--out DIR] [hydra overrides...]
+                    [--ifeval FILE] [--out DIR] [hydra overrides...]
 
 MODEL is a hub id, a checkpoint directory, a run's iteration directory (`runs/x/iteration_2`: the
 model that iteration produced) or `smollm2-135m-instruct`. `--rewardbench` takes a RewardBench v1
 `filtered` file (per subset, per section, weighted overall; generative judge, log-prob ranking and,
 with `--reference`, DPO's implicit reward) or a RewardBench 2 file (best-of-n, random baseline).
 `--prompts` takes an AlpacaEval, MT-Bench or srlm prompt file; MODEL's answers are judged in both
-orders against `--against`'s answers, or against the file's reference outputs. Engine, judge mode and
+orders against `--against`'s answers, or against the file's reference outputs. `--ifeval` takes a file in
+Google IFEval's schema (`key`, `prompt`, `instruction_id_list`, `kwargs`; IFEval's own 541 prompts run as they
+are): prompt- and instruction-level accuracy, strict and loose, per instruction group. Engine, judge mode and
 sizes come from the usual config keys (`eval.backend`, `eval.judge_mode`, `eval.max_new_tokens`,
 `eval.rewardbench_max` for a seeded sample of the rows, ...).
 Rows are kept in `--out` as they are computed, so the same command resumes; `eval.json` holds the result.
@@ -41,10 +43,12 @@ from srlm.eval_tasks import (
     within_prompt_limit,
 )
 from srlm.evaluation import EndpointEvaluator, Evaluator
+from srlm.ifeval import FIGURES, run_ifeval
 from srlm.io import write_json
 from srlm.models import resolve_model
 from srlm.paths import RunPaths
 from srlm.seeds import derive_seed
+from srlm.verifiable import load_verifiable
 
 
 def eval_model_path(name: str) -> str:
@@ -95,10 +99,11 @@ def evaluate(
     prompts_source: str | None = None,
     against: str | None = None,
     evaluator: str = "self",
+    ifeval_source: str | None = None,
 ) -> dict:
     """Evaluate `model` on what is given; returns (and writes to `out/eval.json`) the result."""
-    if not rewardbench_source and not prompts_source:
-        raise SrlmError("nothing to evaluate: give --rewardbench and/or --prompts")
+    if not rewardbench_source and not prompts_source and not ifeval_source:
+        raise SrlmError("nothing to evaluate: give --rewardbench, --prompts and/or --ifeval")
     if prompts_source and not against:
         raise SrlmError("--prompts needs --against (a model, or `reference` for the file's reference outputs)")
     path = eval_model_path(model)
@@ -111,13 +116,14 @@ def evaluate(
         pairs = pairs[: cfg.eval.rewardbench_max]
     prompts = load_prompt_set(prompts_source) if prompts_source else []
     prompts, too_long = within_prompt_limit(cfg, prompts, path, prompts_source) if prompts else ([], 0)
+    verifiable, left_out = load_verifiable(ifeval_source) if ifeval_source else ([], {})
     if against == "reference" and any(p["reference"] is None for p in prompts):
         raise SrlmError(f"{prompts_source}: --against reference needs a reference output (`output`) on every row")
     check_out_dir(
         out,
         settings(
             dict(model=path, rewardbench=rewardbench_source, reference=reference_path, prompts=prompts_source,
-                 against=against, evaluator=evaluator),
+                 against=against, evaluator=evaluator, ifeval=ifeval_source),
             cfg,
         ),
     )  # fmt: skip
@@ -129,6 +135,8 @@ def evaluate(
         judge = Evaluator(engine, cfg, mode)
         if pairs:
             result["rewardbench"] = score_preferences(cfg, rows, engine, judge, pairs, v2)
+        if verifiable:
+            result["ifeval"] = {**run_ifeval(cfg, rows, engine, verifiable), "left_out": left_out}
         if prompts:
             ours = responses(cfg, rows, engine, prompts)
             for answer in theirs:
@@ -222,6 +230,7 @@ def result_table(result: dict) -> str:
                 baseline = scores.get("random_baseline", {}).get(name)
                 chance = f"   (random {baseline:.3f})" if baseline is not None else ""
                 lines.append(f"{'  ' + name:<44} {interval_text(value, intervals.get(name))}{chance}")
+    lines += ifeval_lines(result.get("ifeval"))
     wr = result.get("win_rate")
     if wr:
         lines.append(f"{'win rate vs ' + str(wr['against']):<44} {interval_text(wr['win_rate'], wr.get('interval'))}")
@@ -232,3 +241,17 @@ def result_table(result: dict) -> str:
             cut = f", truncated {truncated:.2f}" if truncated is not None else ""
             lines.append(f"{'  length, ' + who:<44} mean {stats['mean']:.1f}{cut}")
     return "\n".join(lines)
+
+
+def ifeval_lines(scores: dict | None) -> list[str]:
+    """IFEval's four figures and the per-group instruction-level accuracy, with the share of cut answers."""
+    if not scores:
+        return []
+    lines = [f"{'IFEval ' + name.replace('_', ' '):<44} {interval_text(scores[name], scores['intervals'][name])}"
+             for name in FIGURES]  # fmt: skip
+    for group, g in scores["groups"].items():
+        lines.append(f"{'  ' + group + ' (instruction, strict)':<44} {interval_text(g['accuracy'], g['interval'])}")
+    truncated = scores.get("truncated")
+    cut = f"{truncated:.2f}" if truncated is not None else "-"
+    lines.append(f"{'  answers cut at ' + str(scores['max_new_tokens']) + ' tokens':<44} {cut}")
+    return lines

@@ -120,6 +120,16 @@ class IterationPaths:
         return self.dir / "pairs_stats.json"
 
     @property
+    def verified(self) -> Path:
+        """The verifier's verdict on every candidate of a verifiable prompt."""
+        return self.dir / "verified.jsonl"
+
+    @property
+    def reward_audit(self) -> Path:
+        """The self-judge against the verifier on this iteration's candidates (`srlm.reward_audit`)."""
+        return self.dir / "reward_audit.json"
+
+    @property
     def eval_json(self) -> Path:
         return self.dir / "eval.json"
 

@@ -34,6 +34,8 @@ def data_inputs(cfg) -> dict[str, str | None]:
         "judge.template": cfg.judge.template,
         "prompts.pool": cfg.prompts.pool if enum_value(cfg.prompts.source) == "pool" else None,
         "eval.rewardbench": cfg.eval.rewardbench if cfg.eval.enabled else None,
+        "eval.ifeval": cfg.eval.ifeval if cfg.eval.enabled else None,
+        "eft.verifiable": cfg.eft.verifiable if cfg.eft.enabled else None,
     }
     if cfg.eft.enabled and enum_value(cfg.eft.verdict_source) == "written":
         inputs["data.verdicts"] = cfg.data.verdicts
@@ -101,6 +103,7 @@ def read_local_inputs(cfg) -> None:
     from srlm.judge import load_template
     from srlm.oasst import load_messages
     from srlm.stages.prompts import check_pool_size, pool_prompts
+    from srlm.verifiable import load_verifiable
 
     readers = {
         "data.oasst": lambda path: load_messages(path, cfg.data.oasst_split),
@@ -108,6 +111,8 @@ def read_local_inputs(cfg) -> None:
         "judge.template": load_template,
         "prompts.pool": lambda path: pool_prompts(cfg),
         "data.verdicts": read_jsonl,
+        "eval.ifeval": load_verifiable,
+        "eft.verifiable": load_verifiable,
         "eval.rewardbench": lambda path: (
             load_best_of_n if is_rewardbench2(read_rows(path, "filtered", "RewardBench")) else load_preference_pairs
         )(path),

@@ -7,7 +7,9 @@ one PNG per figure next to it. Figures, in order:
 - headline curves: win rate against the previous and the seed model (0.5 marked), judge-human agreement and
   rank correlation, judge saturation (share of top scores) and, with meta-rewarding, the meta-judge's position
   bias, RewardBench overall and sections (one figure per way of scoring), response lengths and the
-  share of responses cut at the token limit. Rates are drawn on a [0, 1] axis, with their 95% interval as a band
+  share of responses cut at the token limit, IFEval on the held-out verifiable prompts and the reward audit of
+  the judge against the verifier (with the warning line of `srlm.verifiable_summary` above the plots).
+  Rates are drawn on a [0, 1] axis, with their 95% interval as a band
   where eval.json has one (`interval` next to the figure, e.g. `vs_previous: {win_rate, interval: [lo, hi]}`,
   or `intervals: {name: [lo, hi]}` naming a figure or a section beside it);
 - every other per-iteration series, grouped by its parent key: rates on a [0, 1] axis, other values, and counts
@@ -31,6 +33,7 @@ from srlm.errors import SrlmError
 from srlm.io import atomic_write_text, read_json, read_jsonl
 from srlm.paths import RunPaths
 from srlm.tracking import STEP_FIELDS, TRAINING_STAGES, flatten
+from srlm.verifiable_summary import summary_lines
 
 Series = dict[str, dict[int, float]]
 Band = dict[int, tuple[float, float]]
@@ -287,6 +290,7 @@ def _headline(p: _Planner) -> None:
     ]
     p.add("Meta-judge position bias", p.lines(meta), axis="rate", ylabel="share of comparisons", reference=0.5)
 
+    _verifiable(p)
     series = p.data.series
     prefixes = {
         k.removesuffix("/overall") for k in series if k.startswith("eval/rewardbench") and k.endswith("/overall")
@@ -307,6 +311,21 @@ def _headline(p: _Planner) -> None:
     p.add("Response length", p.lines(lengths) + p.lines(medians, dashed=True), ylabel="tokens")
     truncated = [(p.take(f"eval/lengths/{w}/truncated"), w) for w in who]
     p.add("Truncated responses", p.lines(truncated), axis="rate", ylabel="share cut at the token limit")
+
+
+def _verifiable(p: _Planner) -> None:
+    """IFEval on the held-out verifiable prompts, and the reward audit of each iteration's judge."""
+    ifeval = [(p.take(f"eval/ifeval/{k}_accuracy"), k.replace("_", " ")) for k in ("prompt_strict", "prompt_loose")]
+    ifeval += [(p.take(f"eval/ifeval/{k}_accuracy"), k.replace("_", " ")) for k in ("instruction_strict",)]
+    p.add("IFEval, held-out verifiable prompts", p.lines(ifeval), axis="rate", ylabel="share of prompts/instructions")
+    audit = [
+        (p.take("eval/reward_audit/judge_verifier_accuracy"), "judge agrees with the verifier (pairs)"),
+        (p.take("eval/reward_audit/chosen_passes_more_share"), "DPO chosen passes more constraints"),
+        (p.take("eval/reward_audit/verified_pass_rate"), "candidates passing every constraint"),
+    ]
+    p.add("Reward audit: self-judge vs verifier", p.lines(audit), axis="rate", reference=0.5, ylabel="share")
+    scores = [(p.take("eval/reward_audit/mean_self_score"), "mean self-score of the candidates (0-5)")]
+    p.add("Reward audit: self-score", p.lines(scores), ylabel="score")
 
 
 def _rest(p: _Planner) -> None:
@@ -488,8 +507,8 @@ tbody th { text-align: left; font-weight: normal; font-family: monospace; }
 """
 
 
-def render_html(title: str, plots: list[tuple[Figure, Path]], series: Series) -> str:
-    """The report page: heading, embedded plots (iteration curves, then training steps) and every series."""
+def render_html(title: str, plots: list[tuple[Figure, Path]], series: Series, notes: list[str] = ()) -> str:
+    """The report page: heading, `notes` (the verifiable check), embedded plots and every series."""
     name = html.escape(title)
     per_iteration = [_figure(f.title, path) for f, path in plots if f.x == "iteration"]
     per_step = [_figure(f.title, path) for f, path in plots if f.x != "iteration"]
@@ -497,6 +516,8 @@ def render_html(title: str, plots: list[tuple[Figure, Path]], series: Series) ->
     if per_step:
         sections.append(f"<h2>Training, per step</h2>\n{chr(10).join(per_step)}")
     figures = "\n".join(sections) or "<p>No numeric series to plot.</p>"
+    if notes:
+        figures = f"<pre>{html.escape(chr(10).join(notes))}</pre>\n{figures}"
     return (
         f"<!DOCTYPE html>\n<html lang='en'>\n<head>\n<meta charset='utf-8'>\n<title>srlm report: {name}</title>\n"
         f"<style>{STYLE}</style>\n</head>\n<body>\n<h1>srlm report: {name}</h1>\n"
@@ -525,7 +546,8 @@ def make_report(run_dir: str | Path, out: str | Path | None = None) -> Report:
         raise SrlmError(f"{out}: cannot be written ({e.strerror}); give another directory with --out") from None
     plots = write_plots(plan_figures(data), out)
     index = out / "index.html"
-    atomic_write_text(index, render_html(paths.root.resolve().name, plots, data.series))
+    notes = summary_lines(paths.root)
+    atomic_write_text(index, render_html(paths.root.resolve().name, plots, data.series, notes))
     return Report(index, plots)
 
 

@@ -9,11 +9,12 @@ from srlm.errors import SrlmError
 from srlm.manifest import Manifest
 from srlm.paths import RunPaths, stages_of
 from srlm.run_lock import is_running
+from srlm.verifiable_summary import summary_lines
 
 EXTRA = {
     "judge": ("mean_score", "top_score_share", "mode_pair_agreement"),
     "meta_judge": ("order_agreement", "parse_rate"),
-    "pairs": ("judge_pairs",),
+    "pairs": ("judge_pairs", "source"),
     "dpo": ("loss",),
     "eval": ("win_rate_vs_seed", "prob_win_rate_vs_seed", "judge_accuracy"),
 }
@@ -51,4 +52,5 @@ def status_table(run_dir: Path) -> str:
             if changed:
                 state, shown = "changed", f"{', '.join(changed)}: the next run redoes this stage"
             lines.append(f"{t:<5} {stage:<12} {state:<11} {_fmt(metrics.get('wall_s')):>8}  {shown}")
-    return "\n".join(lines)
+    verifiable = summary_lines(paths.root)
+    return "\n".join(lines + ([""] + verifiable if verifiable else []))

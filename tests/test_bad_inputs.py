@@ -74,6 +74,10 @@ def P(prompt_id, text="Explain tides."):  # noqa: N802 - a row of a prompt file,
     return {"prompt_id": prompt_id, "prompt": text}
 
 
+def V(instruction_id, kwargs):  # noqa: N802 - a verifiable row in IFEval's schema
+    return {"key": 7, "prompt": "Describe tea.", "instruction_id_list": [instruction_id], "kwargs": [kwargs]}
+
+
 MSG = {"message_id": "m1", "parent_id": None, "role": "prompter", "text": "hi", "lang": "en"}
 # (name, overrides with {file} for a file of the case, {file: bytes}, expected message)
 BAD_INPUTS = [
@@ -127,6 +131,9 @@ BAD_INPUTS = [
     ("template_no_response", ["judge.template={t.txt}"], {"t.txt": b"Q: {prompt}\n"}, r"t\.txt: judge template lacks placeholder\(s\) \{response\}"),
     ("rb_no_chosen", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": jl({"prompt": "p", "rejected": "r", "subset": "x"})}, r"rb\.jsonl:1: missing field\(s\) chosen"),
     ("rb_bad_json", ["eval.rewardbench={rb.jsonl}"], {"rb.jsonl": b"{oops\n"}, r"rb\.jsonl:1: not valid JSON"),
+    ("ifeval_unknown_id", ["eval.ifeval={v.jsonl}"], {"v.jsonl": jl(V("punctuation:no_colon", {}))}, r"v\.jsonl:1: unknown instruction id 'punctuation:no_colon'"),
+    ("ifeval_mistyped", ["eval.ifeval={v.jsonl}"], {"v.jsonl": jl(V("length_constraints:number_words", {"num_words": "9", "relation": "at least"}))}, r"v\.jsonl:1: .*`num_words` = '9'; expected an integer"),
+    ("pool_missing_kwarg", ["prompts.pool={pool.jsonl}"], {"pool.jsonl": jl(P("a"), V("keywords:existence", {}))}, r"pool\.jsonl:2: keywords:existence: missing argument\(s\) keywords"),
     ("verdicts_bad_json", ["eft.verdict_source=written", "data.verdicts={v.jsonl}"], {"v.jsonl": b'{"message_id": "m1"}\n{oops\n'}, r"v\.jsonl:2: not valid JSON"),
     ("meta_one_judgment", ["meta.enabled=true", "judge.num_samples=1"], {}, r"`judge\.num_samples` = 1; expected at least 2 with meta\.enabled"),
     ("meta_share", ["meta.max_judge_share=1.5"], {}, r"`meta\.max_judge_share` = 1\.5; expected a share in \(0, 1\)"),

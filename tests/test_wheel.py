@@ -64,6 +64,7 @@ def test_wheel_lists_configs_recipes_seed_data_and_templates(wheel_site):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = [f"{SHIPPED}/conf/recipe/{name}.yaml" for name in checkout_recipes()]
     expected += [f"{SHIPPED}/data/seed/{p.name}" for p in (REPO / "data" / "seed").glob("*.jsonl")]
+    expected += [f"{SHIPPED}/data/verifiable/{p.name}" for p in (REPO / "data" / "verifiable").glob("*.jsonl")]
     expected += [f"{SHIPPED}/srlm/templates/{p.name}" for p in (REPO / "srlm" / "templates").glob("*.txt")]
     expected += [f"srlm/templates/{p.name}" for p in (REPO / "srlm" / "templates").glob("*.txt")]
     conf = REPO / "conf"

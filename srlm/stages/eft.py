@@ -7,6 +7,8 @@ Ranked OASST replies get verdicts from `eft.verdict_source`:
 - `teacher`: another judge model (`eft.teacher`),
 - `written`: verdicts written for the seed set (`data.verdicts`, keyed by message_id),
 - `human_rank`: a score derived from the human rank, with a rubric-level justification.
+With `eft.verifiable`, the verifier's verdicts on the base model's answers to verifiable prompts join them
+(`srlm.verifiable_seed`).
 A prompt's verdicts are kept only when their scores order the replies as the humans did; the most
 common score is thinned by `eft.drop_score_fraction` (paper: part of the 4s). A held-out split of
 ranked prompts (`eft_eval.jsonl`) is what evaluation measures judge-human agreement on.
@@ -31,6 +33,7 @@ from srlm.models import model_path, resolve_model
 from srlm.oasst import build_ift, load_messages, ranked_responses
 from srlm.prompt_sets import report_shortfall
 from srlm.stages import main, stage_seed
+from srlm.verifiable_seed import verifiable_seed
 
 LEVELS = {
     0: "The response is not relevant to the question and gives no useful information.",
@@ -200,9 +203,16 @@ def run(cfg, paths) -> dict:
     if cfg.eft.enabled:
         template = load_template(cfg.judge.template)
         examples, counts = agreeing_examples(train, verdicts_for(cfg, paths, train, template), template)
-        examples, dropped = rebalance(examples, cfg.eft.drop_score_fraction, seed)
         for e in examples:
             e["source"] = enum_value(cfg.eft.verdict_source)
+        if cfg.eft.verifiable:  # the verifier's verdicts on the base model's answers (srlm.verifiable_seed)
+            extra_ift, verified, verifiable_counts = verifiable_seed(cfg, paths, template)
+            examples += [{**e, "source": "verifier"} for e in verified]
+            counts.update(verifiable_counts)
+            if writer and extra_ift:
+                write_jsonl(paths.ift, ift + extra_ift)
+            ift = ift + extra_ift
+        examples, dropped = rebalance(examples, cfg.eft.drop_score_fraction, seed)
         if writer:
             write_jsonl(paths.eft_train, examples)
         stats.update(

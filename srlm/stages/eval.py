@@ -5,7 +5,9 @@ Measures, for the model M this iteration produced (M_1 at iteration 0, M_{t+1} a
   in both orders by the evaluator (`seed` by default, so numbers compare across iterations), with
   the response lengths of each model and the share cut at `eval.max_new_tokens`;
 - judge-human agreement of M as a judge on the held-out EFT split (ranked OASST replies);
-- RewardBench-style accuracy of M as a generative judge and, after DPO, of its implicit reward.
+- RewardBench-style accuracy of M as a generative judge and, after DPO, of its implicit reward;
+- IFEval's figures of M on the held-out verifiable prompts of `eval.ifeval`, and the reward audit of this
+  iteration's judge (`reward_audit.json` of the pairs stage).
 Rows are written as they are computed (`eval_*.jsonl`, see `srlm.eval_tasks`), so an interrupted eval resumes.
 
 Run by hand: `python -m srlm.stages.eval RUN_DIR ITERATION`.
@@ -34,9 +36,12 @@ from srlm.eval_tasks import (
     within_prompt_limit,
 )
 from srlm.evaluation import Evaluator, make_evaluator
+from srlm.ifeval import difference as ifeval_difference
+from srlm.ifeval import run_ifeval
 from srlm.io import read_json, read_jsonl, write_json
 from srlm.prompt_sets import normalize, training_prompts
 from srlm.stages import current_model, main, stage_seed
+from srlm.verifiable import load_verifiable
 
 
 def eval_rows(cfg, paths) -> EvalRows:
@@ -88,6 +93,15 @@ def rewardbench_pairs(cfg, training: set[str]) -> list[dict]:
     return pairs
 
 
+def ifeval_prompts(cfg, training: set[str]) -> list[dict]:
+    """The held-out verifiable prompts of `eval.ifeval` (none when unset), checked not to be trained on."""
+    if not cfg.eval.ifeval:
+        return []
+    prompts, _ = load_verifiable(cfg.eval.ifeval)
+    check_no_overlap(cfg.eval.ifeval, [p["prompt"] for p in prompts], training)
+    return prompts
+
+
 def win_rates(cfg, paths, ours: list[dict], evaluator, result: dict) -> None:
     """Win rates of this iteration's responses against M_t's and the seed model's, with their lengths."""
     previous = read_jsonl(paths.previous.dir / "eval_responses.jsonl")
@@ -119,8 +133,17 @@ def run(cfg, paths) -> dict:
     mode = enum_value(cfg.eval.judge_mode)
     result: dict = {"iteration": paths.t, "model": new_model, "eval_prompts_too_long": too_long}
     rows = eval_rows(cfg, paths)
+    verifiable = ifeval_prompts(cfg, training)
     with open_engine(cfg, new_model, cfg.eval.backend) as engine:
         ours = responses(cfg, rows, engine, prompts)
+        if verifiable:
+            result["ifeval"] = run_ifeval(cfg, rows, engine, verifiable)
+            seed_results = paths.run.iteration(0).dir / "ifeval_results.jsonl"
+            if paths.t > 0 and seed_results.exists():  # M_{t+1} - M_1 on the same held-out prompts
+                verdicts = read_jsonl(paths.dir / "ifeval_results.jsonl")
+                result["ifeval"]["prompt_strict_vs_seed"] = ifeval_difference(
+                    verdicts, read_jsonl(seed_results), rows.seed
+                )
         result["lengths"] = {"model": response_lengths(ours)}
         self_judge = Evaluator(engine, cfg, mode)
         agreement = judge_agreement(cfg, paths, self_judge, training)
@@ -143,6 +166,8 @@ def run(cfg, paths) -> dict:
             win_rates(cfg, paths, ours, evaluator, result)
         finally:
             evaluator.close()
+    if paths.reward_audit.exists():  # the self-judge against the verifier on this iteration's candidates
+        result["reward_audit"] = read_json(paths.reward_audit)
     if paths.meta_stats.exists():  # the meta-judge's position bias, beside the judge's own figures
         result["meta_judge"] = read_json(paths.meta_stats)
     if distributed.is_rank_zero():

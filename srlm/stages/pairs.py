@@ -1,5 +1,9 @@
 """Pairs: per prompt, the highest- vs the lowest-scored candidate; ties and unscored candidates dropped.
 
+Scores come from `judge.source` (`srlm.pair_sources`: the self-judge, the verifier or random). Candidates of
+verifiable prompts are checked by the verifier (`verified.jsonl`) and the reward audit of the self-judge against
+it is written (`reward_audit.json`, `srlm.reward_audit`).
+
 With `meta.enabled`, judge pairs join them (kind `judge`): per response, the best- vs the worst-rated of its
 judgments by the meta-judge's battles, the prompt being the judge prompt of that response.
 
@@ -10,11 +14,13 @@ from __future__ import annotations
 
 import statistics
 
+from srlm import reward_audit
 from srlm.config import enum_value
 from srlm.errors import SrlmError
 from srlm.io import read_jsonl, write_json, write_jsonl
 from srlm.judge import fill, load_template, mean_scores
 from srlm.pair_rules import choose_pair
+from srlm.pair_sources import source_scores, verify_candidates
 from srlm.stages import main, stage_seed
 
 
@@ -108,8 +114,17 @@ def run(cfg, paths) -> dict:
     judgments = [{**r, "id": r["candidate_id"]} for r in read_jsonl(paths.judgments)]
     mode = enum_value(cfg.judge.mode)
     pc = cfg.pairs
-    scores = mean_scores(judgments, mode)
+    self_scores = mean_scores(judgments, mode)
+    verified = verify_candidates(read_jsonl(paths.prompts), candidates)
+    source = enum_value(cfg.judge.source)
+    scores = source_scores(source, self_scores, verified, candidates, stage_seed(cfg, paths, "random-pairs"))
     pairs, stats = build_pairs(candidates, scores, pc.length_control, pc.length_margin, pc.min_gap)
+    stats["source"] = source
+    if verified:
+        write_jsonl(paths.verified, list(verified.values()))
+        audit = reward_audit.audit(candidates, self_scores, verified, pairs, stage_seed(cfg, paths, "audit"))
+        write_json(paths.reward_audit, audit)
+        stats["reward_audit"] = {k: v for k, v in audit.items() if not k.endswith("_interval")}
     if not pairs:
         write_json(paths.pairs_stats, stats)
         raise SrlmError(
@@ -117,6 +132,11 @@ def run(cfg, paths) -> dict:
             f"({stats['dropped_ties']} all tied, {stats['dropped_missing']} without two scored candidates; "
             f"see {paths.judgments}). Try more candidates (generation.num_candidates), more judge samples "
             "(judge.num_samples), judge.mode=expected_score, or more prompts."
+            + (
+                f" (judge.source={source}: the verifier scored {len(verified)} candidate(s))"
+                if source == "verifier"
+                else ""
+            )
         )
     if cfg.meta.enabled:
         pairs, judge_stats = with_judge_pairs(cfg, paths, pairs)

@@ -25,6 +25,7 @@ from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
 from srlm.prompt_sets import normalize, report_shortfall, report_too_long, too_long, training_prompts
 from srlm.seeds import derive_seed
 from srlm.stages import current_model, main, stage_seed
+from srlm.verifiable import VERIFIABLE_FIELDS, check_rows, is_verifiable, report_left_out, supported_ids
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "self_instruct.txt"
 NEXT_TASK = "\nTask "  # the model going on to the next example: where the instruction it wrote ends
@@ -46,6 +47,8 @@ def held_out_prompts(cfg, hub: bool = True) -> set[str]:
     seen: set[str] = set()
     if cfg.data.eval_prompts and Path(cfg.data.eval_prompts).exists():
         seen |= {normalize(r["prompt"]) for r in load_prompt_set(cfg.data.eval_prompts)}
+    if cfg.eval.ifeval and Path(cfg.eval.ifeval).exists():
+        seen |= {normalize(r["prompt"]) for r in read_jsonl(Path(cfg.eval.ifeval))}
     if cfg.eval.rewardbench and (hub or Path(cfg.eval.rewardbench).exists()):  # hub: from the datasets cache
         seen |= {normalize(r["prompt"]) for r in read_rows(cfg.eval.rewardbench, "filtered", "RewardBench")}
     return seen
@@ -89,18 +92,29 @@ def pool_prompts(cfg) -> list[dict]:
         rows = list(datasets.load_dataset(pc.pool, split="train"))
     if not rows:
         raise SrlmError(f"{pc.pool}: no prompts (prompts.pool)")
-    out, seen = [], set()
+    check_rows(pc.pool, rows)
+    out, seen, left_out = [], set(), {}
     for i, r in enumerate(rows):
         if pc.pool_field not in r:
             raise SrlmError(f"{pc.pool}:{i + 1}: no field `{pc.pool_field}` (set prompts.pool_field)")
         if not isinstance(r[pc.pool_field], str) or not r[pc.pool_field].strip():
             raise SrlmError(f"{pc.pool}:{i + 1}: empty prompt in `{pc.pool_field}`")
-        prompt_id = str(r.get("prompt_id", r.get("id", f"pool-{i}")))
+        prompt_id = str(r.get("prompt_id", r.get("id", r.get("key", f"pool-{i}"))))
         if prompt_id in seen:
             raise SrlmError(f"{pc.pool}:{i + 1}: duplicate id {prompt_id!r} (candidates of two prompts would merge)")
         seen.add(prompt_id)
-        out.append({"prompt_id": prompt_id, "prompt": r[pc.pool_field]})
+        unsupported = [x for x in r.get("instruction_id_list", ()) if x not in supported_ids()]
+        for x in unsupported:
+            left_out[x] = left_out.get(x, 0) + 1
+        if not unsupported:
+            out.append({"prompt_id": prompt_id, "prompt": r[pc.pool_field], **verifiable_fields(r)})
+    report_left_out(pc.pool, left_out)
     return out
+
+
+def verifiable_fields(row: dict) -> dict:
+    """IFEval's `instruction_id_list` and `kwargs` of a verifiable pool row, carried to the candidates' verifier."""
+    return {k: row[k] for k in VERIFIABLE_FIELDS} if is_verifiable(row) else {}
 
 
 def from_pool(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
