@@ -64,7 +64,7 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         save_total_limit=2,
         logging_steps=stage_cfg.logging_steps,
         gradient_checkpointing=stage_cfg.gradient_checkpointing,
-        bf16=on_gpu and dtype == torch.bfloat16,
+        bf16=dtype == torch.bfloat16,  # on a CPU asked for bf16: autocast, as on GPUs (auto resolves to float32)
         fp16=on_gpu and dtype == torch.float16,
         use_cpu=not on_gpu,
         report_to=[],
