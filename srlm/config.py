@@ -172,6 +172,12 @@ class GenerationConfig:
     top_p: float = _f(0.9, "Top-p (paper: 0.9).")
     max_new_tokens: int = _f(512, "New tokens per candidate.")
     batch_size: int = _f(8, "Prompts per batch (each with num_candidates sequences).")
+    chunk_size: int = _f(
+        512,
+        "Items (prompts, candidates, comparisons) every model-running stage hands a vllm engine at once; it batches "
+        "them itself. Rows are written after each chunk, so a kill loses one chunk at most. hf runs `batch_size` "
+        "items of similar length per call instead.",
+    )
     backend: str = _f(
         "hf",
         "Engine of generate, and of every model-running stage whose own `backend` is unset: hf (batched "
@@ -539,7 +545,7 @@ POSITIVE = (
     "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
-    "meta.max_new_tokens", "meta.batch_size",
+    "meta.max_new_tokens", "meta.batch_size", "generation.chunk_size",
 )  # fmt: skip
 UNIT_INTERVAL = (
     "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",
