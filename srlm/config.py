@@ -138,6 +138,7 @@ class SftConfig:
     max_length: int = _f(1024, "Token limit per example (longer ones are truncated).")
     warmup_ratio: float = _f(0.0, "Warmup as a fraction of the steps (passed as a float `warmup_steps`).")
     save_steps: int = _f(50, "Checkpoint every this many steps (resume point).")
+    save_total_limit: int = _f(1, "Trainer checkpoints kept while the stage runs (the newest; resume points).")
     logging_steps: int = _f(1, "Log the loss every this many steps.")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory.")
 
@@ -258,6 +259,7 @@ class DpoConfig:
     )
     precompute_ref_log_probs: bool = _f(False, "Compute reference log-probs once, then free the reference model.")
     save_steps: int = _f(50, "Checkpoint every this many steps.")
+    save_total_limit: int = _f(1, "Trainer checkpoints kept while the stage runs (the newest; resume points).")
     logging_steps: int = _f(1, "Log every this many steps.")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory.")
 
@@ -313,6 +315,18 @@ class LoggerConfig:
 
 
 @dataclass
+class DiskConfig:
+    keep_checkpoints: bool = _f(
+        False,
+        "Keep a training stage's trainer checkpoints (weights + optimizer state) once its final model is recorded; "
+        "false: removed then (sft/dpo.save_total_limit bounds them while the stage runs).",
+    )
+    max_set_aside: int | None = _f(
+        2, "Folders of outputs set aside when stages are redone kept in set_aside/ (the newest); null: all."
+    )
+
+
+@dataclass
 class ResumeConfig:
     allow_config_change: bool = _f(False, "Resume a run whose config changed (changes apply from the next stage).")
 
@@ -337,6 +351,7 @@ class SrlmConfig:
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
+    disk: DiskConfig = field(default_factory=DiskConfig)
 
 
 GROUPS = {
@@ -526,6 +541,7 @@ def validate(cfg: DictConfig) -> None:
         (0 <= cfg.meta.length_margin < 0.5, "meta.length_margin", "a share of the rating range in [0, 0.5)"),
         (0 < cfg.meta.max_judge_share < 1, "meta.max_judge_share", "a share in (0, 1)"),
         (cfg.meta.max_responses is None or cfg.meta.max_responses >= 1, "meta.max_responses", "null or >= 1"),
+        (cfg.disk.max_set_aside is None or cfg.disk.max_set_aside >= 0, "disk.max_set_aside", "null or >= 0"),
         (
             not cfg.meta.enabled or judgments_per_candidate(cfg.judge) >= 2,
             "judge.num_samples",
@@ -545,7 +561,7 @@ POSITIVE = (
     "dpo.max_length", "dpo.save_steps", "dpo.logging_steps", "sft.learning_rate", "dpo.learning_rate", "dpo.beta",
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
-    "meta.max_new_tokens", "meta.batch_size", "generation.chunk_size",
+    "meta.max_new_tokens", "meta.batch_size", "generation.chunk_size", "sft.save_total_limit", "dpo.save_total_limit",
 )  # fmt: skip
 UNIT_INTERVAL = (
     "generation.top_p", "judge.top_p", "prompts.top_p", "eft.drop_score_fraction", "prompts.max_similarity",
@@ -594,7 +610,7 @@ def to_container(cfg: DictConfig) -> dict:
 def config_hash(cfg: DictConfig) -> str:
     """Hash of the config, ignoring keys that do not change results (resume switches, logger)."""
     data = to_container(cfg)
-    for key in ("resume", "logger", "launcher", "run_dir"):
+    for key in ("resume", "logger", "launcher", "run_dir", "disk"):
         data.pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

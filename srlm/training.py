@@ -61,7 +61,7 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         max_length=stage_cfg.max_length,
         save_strategy="steps",
         save_steps=stage_cfg.save_steps,
-        save_total_limit=2,
+        save_total_limit=stage_cfg.save_total_limit,
         logging_steps=stage_cfg.logging_steps,
         gradient_checkpointing=stage_cfg.gradient_checkpointing,
         bf16=dtype == torch.bfloat16,  # on a CPU asked for bf16: autocast, as on GPUs (auto resolves to float32)
