@@ -18,6 +18,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from srlm import global_batch
 from srlm.errors import SrlmError
 from srlm.resources import conf_dir, recipes_dir, root
 
@@ -135,6 +136,9 @@ class SftConfig:
     max_steps: int = _f(-1, "Stop after this many steps (-1: run the epochs).")
     per_device_train_batch_size: int = _f(4, "Per-device batch size.")
     gradient_accumulation_steps: int = _f(4, "Accumulation steps (paper batch 16 = 4 x 4 on one device).")
+    global_batch_size: int | None = _f(
+        None, "Examples per optimizer step on any number of processes (sets the accumulation); null: as above."
+    )
     max_length: int = _f(1024, "Token limit per example (longer ones are truncated).")
     warmup_ratio: float = _f(0.0, "Warmup as a fraction of the steps (passed as a float `warmup_steps`).")
     save_steps: int = _f(50, "Checkpoint every this many steps (resume point).")
@@ -253,6 +257,9 @@ class DpoConfig:
     max_steps: int = _f(-1, "Stop after this many steps (-1: run the epochs).")
     per_device_train_batch_size: int = _f(4, "Pairs per device per step.")
     gradient_accumulation_steps: int = _f(4, "Accumulation (paper batch 16).")
+    global_batch_size: int | None = _f(
+        None, "Pairs per optimizer step on any number of processes (sets the accumulation); null: as above."
+    )
     max_length: int = _f(1024, "Token limit of prompt + response.")
     eval_fraction: float = _f(
         0.1, "Share of the iteration's pairs held out of training to measure the reward accuracy of M_{t+1} on."
@@ -536,6 +543,7 @@ def validate(cfg: DictConfig) -> None:
         (0 <= cfg.eft.eval_fraction < 1, "eft.eval_fraction", "a fraction in [0, 1)"),
         (0 <= cfg.dpo.eval_fraction < 1, "dpo.eval_fraction", "a fraction in [0, 1)"),
         *range_checks(cfg),
+        *global_batch.checks(cfg),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
         (0 <= cfg.pairs.length_margin < 0.5, "pairs.length_margin", "a share of the score range in [0, 0.5)"),
         (0 <= cfg.meta.length_margin < 0.5, "meta.length_margin", "a share of the rating range in [0, 0.5)"),
