@@ -6,6 +6,7 @@
 # Also: ./launch.sh status RUN_DIR, ./launch.sh report RUN_DIR, ./launch.sh eval MODEL ..., ./launch.sh recipes,
 #       ./launch.sh config [--keys] [overrides...], ./launch.sh --dry-run [overrides...],
 #       ./launch.sh bench [options...]   (benchmarks/run.py: stage speeds, results in benchmarks/results/)
+#       ./launch.sh gpu-check [--dry-run]   (benchmarks/gpu_check.py: every GPU path in ~10 min, one JSON)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${SRLM_VENV:-.venv}"
@@ -65,5 +66,6 @@ case "${1:-}" in
   test) shift; exec "$PY" -m pytest "$@" ;;
   status|report|eval|recipes|config) exec "$VENV/bin/srlm" "$@" ;;
   bench) shift; exec "$PY" -m benchmarks.run "$@" ;;
+  gpu-check) shift; exec "$PY" -m benchmarks.gpu_check "$@" ;;
   *) exec "$VENV/bin/srlm" run "$@" ;;
 esac
