@@ -1,18 +1,20 @@
 """chunking: vLLM generation fed 8 prompts per call (as srlm did) vs whole chunks (`generation.chunk_size`).
 
 One vLLM engine serves both ways of feeding it, on the recipe's generation (`prompts.per_iteration` prompts,
-`generation.num_candidates` candidates, its max_new_tokens, temperature and top-p), then on 4x the prompts. Rows
+`generation.num_candidates` candidates, its temperature and top-p; 32 new tokens each, not the recipe's 96, to keep
+the section short on a CPU), then on 4x the prompts. Rows
 go through `run_batches` and are written (fsynced) after every call, as the generate stage writes them. Which way
 runs first alternates between repeats; the ratio chunked / per-8 is taken within a repeat, so load on a shared
 machine moves both figures alike. The roofline share sets each figure against the model's FLOPs per token and
 this device's measured matmul throughput (`benchmarks.roofline`).
 
-    python -m benchmarks.run --only chunking --repeats 1      # ~10 min on 2 CPU cores with the embedded model
+    python -m benchmarks.run --only chunking --repeats 1      # ~5 min on 2 idle CPU cores, embedded model
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 from functools import partial
 
 from benchmarks import roofline
@@ -30,10 +32,15 @@ NOTES = (
 )
 
 
+def max_new_tokens(bench: Bench) -> int:
+    """New tokens per candidate: fewer than the recipe's by default, to keep the section to minutes on a CPU."""
+    return bench.sizes.chunking_max_new_tokens or bench.cfg.generation.max_new_tokens
+
+
 def tokens_per_s(engine, bench: Bench, prompts: list[dict], per_call: int, seed: int) -> float:
     """Generated tokens/s of the recipe's generation of `prompts`, `per_call` prompts per engine call."""
     gen = bench.cfg.generation
-    args = (bench, prompts, gen.num_candidates, gen.max_new_tokens, seed, per_call, engine)
+    args = (bench, prompts, gen.num_candidates, max_new_tokens(bench), seed, per_call, engine)
     rows, seconds = timed(generate_candidates, *args)
     return sum(r["tokens"] for r in rows) / seconds
 
@@ -49,7 +56,7 @@ def point(engine, bench: Bench, prompts: list[dict], repeats: int) -> dict:
         measure = partial(tokens_per_s, engine, bench, prompts)
         before, chunked = alternating(r, partial(measure, BEFORE), partial(measure, chunk), seed)
         runs.append({"per_8": before, "chunked": chunked})
-    return {
+    figures = {
         "prompts": len(prompts),
         "sequences": len(prompts) * gen.num_candidates,
         "prompts_per_call": {"per_8": BEFORE, "chunked": min(chunk, len(prompts))},
@@ -57,6 +64,8 @@ def point(engine, bench: Bench, prompts: list[dict], repeats: int) -> dict:
         "chunked_tokens_per_s": summarize([r["chunked"] for r in runs]),
         "chunked_vs_per_8": summarize([r["chunked"] / r["per_8"] for r in runs])["median"],
     }
+    print(f"[bench] chunking: {json.dumps(figures)}", flush=True)  # in the log even if a later size is cut short
+    return figures
 
 
 def measure(bench: Bench) -> dict:
@@ -75,7 +84,7 @@ def measure(bench: Bench) -> dict:
     return {
         "vllm_version": importlib.import_module("vllm").__version__,
         "candidates_per_prompt": gen.num_candidates,
-        "max_new_tokens": gen.max_new_tokens,
+        "max_new_tokens": max_new_tokens(bench),
         "chunk_size": gen.chunk_size,
         "vllm_startup_s": round(startup, 1),
         "by_prompts": by_prompts,
