@@ -6,6 +6,7 @@
 # Also: ./launch.sh status RUN_DIR, ./launch.sh report RUN_DIR, ./launch.sh eval MODEL ..., ./launch.sh recipes,
 #       ./launch.sh config [--keys] [overrides...], ./launch.sh --dry-run [overrides...],
 #       ./launch.sh bench [options...]   (benchmarks/run.py: stage speeds, results in benchmarks/results/)
+#       ./launch.sh gpu-check [--dry-run]   (benchmarks/gpu_check.py: every GPU path in ~10 min, one JSON)
 #       ./launch.sh test-latest [pytest args...]   newest releases of every dependency in a scratch venv
 #                                                  (.venv-latest), then the fast tests: a breaking release shows here
 #       ./launch.sh lock                 re-resolve requirements/{cpu,gpu}.txt with uv (newest versions), then test
@@ -94,5 +95,6 @@ case "${1:-}" in
   status|report|eval|recipes|config) exec "$VENV/bin/srlm" "$@" ;;
   bench) shift; exec "$PY" -m benchmarks.run "$@" ;;
   lock) shift; lock; exec "$0" test "$@" ;;
+  gpu-check) shift; exec "$PY" -m benchmarks.gpu_check "$@" ;;
   *) exec "$VENV/bin/srlm" run "$@" ;;
 esac

@@ -8,6 +8,7 @@ TARGETS = (
     ("expected_score_judging", "judge", "speedup_expected_vs_sampled", ">=", 10.0, "expected-score judging speedup"),
     ("dpo_overhead", "dpo", "overhead_vs_trl", "<=", 1.2, "srlm dpo step / bare TRL step"),
     ("iteration", "iteration", "wall_s", "<=", 600.0, "one iteration of the recipe, s"),
+    ("chunked_generation", "chunking", "chunked_vs_per_8_min", ">=", 1.0, "vLLM chunks / 8 per call, tokens/s"),
 )
 
 
@@ -136,6 +137,21 @@ def engines_rows(e: dict) -> list[tuple]:
     return rows + roofline_rows(e["roofline"])
 
 
+def chunking_rows(c: dict) -> list[tuple]:
+    if "by_prompts" not in c:
+        return [("chunking", f"skipped: {c['skipped']}"[:44], "", "", "")]
+    rows = [stat_row("chunking", "vllm start-up, s", c["vllm_startup_s"])]
+    for p in c["by_prompts"].values():
+        calls = p["prompts_per_call"]
+        rows.append(
+            stat_row("chunking", f"{p['prompts']} prompts, {calls['per_8']}/call, tok/s", p["per_8_tokens_per_s"])
+        )
+        label = f"{p['prompts']} prompts, {calls['chunked']}/call, tok/s"
+        rows.append(stat_row("chunking", label, p["chunked_tokens_per_s"]))
+        rows.append(stat_row("chunking", f"{p['prompts']} prompts, chunked / per 8", p["chunked_vs_per_8"]))
+    return rows
+
+
 ROWS = {
     "generate": generate_rows,
     "judge": judge_rows,
@@ -144,6 +160,7 @@ ROWS = {
     "iteration": iteration_rows,
     "gpu": gpu_rows,
     "engines": engines_rows,
+    "chunking": chunking_rows,
 }
 
 

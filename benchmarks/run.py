@@ -8,7 +8,8 @@
 Sections: generate (batched vs one-at-a-time sampling), judge (sampled vs expected-score judging),
 scaling (generate + judge vs prompts and N), dpo (srlm's stage vs bare TRL, s/step), iteration (one
 iteration of the recipe by stage), gpu (HF vs vLLM, DPO memory; CUDA only), engines (srlm's HF vs vLLM
-engine at the recipe's sizes and 4x the prompts, where vLLM runs; with a matmul roofline). Every figure is the median
+engine at the recipe's sizes and 4x the prompts, where vLLM runs; with a matmul roofline), chunking (vLLM fed 8
+prompts per call vs whole chunks, at the recipe's sizes and 4x). Every figure is the median
 of `--repeats` runs with min, max and the runs; ratios are taken within a run. Results go to
 `benchmarks/results/<date>-<machine>.json` unless `--out` says otherwise, rewritten after every section.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import dpo, engines, generate, gpu, iteration, judge, scaling
+from benchmarks import chunking, dpo, engines, generate, gpu, iteration, judge, scaling
 from benchmarks.common import Bench
 from benchmarks.machine import machine_info, machine_name
 from benchmarks.report import table, targets
@@ -34,7 +35,7 @@ from srlm.errors import SrlmError
 from srlm.io import write_json
 from srlm.models import EMBEDDED
 
-SECTIONS = ("generate", "judge", "scaling", "dpo", "iteration", "gpu", "engines")
+SECTIONS = ("generate", "judge", "scaling", "dpo", "iteration", "gpu", "engines", "chunking")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -58,12 +59,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run_section(name: str, bench: Bench, results: dict, args: argparse.Namespace) -> dict:
     """Run one section; sections that load their own models get the shared one freed first."""
-    if name in ("dpo", "iteration", "engines"):
+    if name in ("dpo", "iteration", "engines", "chunking"):
         bench.release_model()
     if name == "iteration":
         return iteration.run(bench, args.iteration_repeats)
-    if name in ("gpu", "engines"):
-        return {"gpu": gpu, "engines": engines}[name].run(bench, results)
+    if name in ("gpu", "engines", "chunking"):
+        return {"gpu": gpu, "engines": engines, "chunking": chunking}[name].run(bench, results)
     return {"generate": generate, "judge": judge, "scaling": scaling, "dpo": dpo}[name].run(bench)
 
 

@@ -35,6 +35,7 @@ class Sizes:
     engine_prompts: int | None = None  # engines: prompts at 1x; None: the recipe's prompts.per_iteration
     engine_prompt_factors: tuple[int, ...] = (1, 4)
     roofline_runs: int = 5  # timed runs of each matmul
+    chunking_max_new_tokens: int | None = 32  # chunking: new tokens per candidate; None: the recipe's
 
 
 DEFAULT = Sizes(

@@ -2,7 +2,8 @@
 
 Batches are formed once from the full, length-sorted item list, and every item's seed derives from
 the stage seed and the item's key, so an interrupted and an unbroken run give the same rows: the HF
-engine seeds a batch from its items' seeds (batch content is fixed), vLLM seeds each request.
+engine seeds a batch from its items' seeds (batch content is fixed), vLLM seeds each request. A batch is one
+engine call (`items_per_call`): a chunk of hundreds of items for vLLM, a device batch for HF.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from tqdm.auto import tqdm
 
 from srlm.io import RowWriter
 from srlm.seeds import derive_seed
+
+
+def items_per_call(backend: str, batch_size: int, chunk_size: int) -> int:
+    """Items one engine call gets: a whole chunk for vLLM, whose continuous batching wants hundreds of sequences in
+    flight; `batch_size` items of similar length for HF, which pads a call into one batch. Rows are written after
+    every call, so a kill loses one call's rows at most."""
+    return chunk_size if backend == "vllm" else batch_size
 
 
 def run_batches(

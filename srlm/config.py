@@ -18,6 +18,7 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from srlm import global_batch
 from srlm.errors import SrlmError
 from srlm.resources import conf_dir, recipes_dir, root
 
@@ -149,9 +150,13 @@ class SftConfig:
     max_steps: int = _f(-1, "Stop after this many steps (-1: run the epochs).")
     per_device_train_batch_size: int = _f(4, "Per-device batch size.")
     gradient_accumulation_steps: int = _f(4, "Accumulation steps (paper batch 16 = 4 x 4 on one device).")
+    global_batch_size: int | None = _f(
+        None, "Examples per optimizer step on any number of processes (sets the accumulation); null: as above."
+    )
     max_length: int = _f(1024, "Token limit per example (longer ones are truncated).")
     warmup_ratio: float = _f(0.0, "Warmup as a fraction of the steps (passed as a float `warmup_steps`).")
     save_steps: int = _f(50, "Checkpoint every this many steps (resume point).")
+    save_total_limit: int = _f(1, "Trainer checkpoints kept while the stage runs (the newest; resume points).")
     logging_steps: int = _f(1, "Log the loss every this many steps.")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory.")
 
@@ -189,6 +194,12 @@ class GenerationConfig:
     top_p: float = _f(0.9, "Top-p in (0, 1] (paper: 0.9).")
     max_new_tokens: int = _f(512, "New tokens per candidate.")
     batch_size: int = _f(8, "Prompts per batch (each with num_candidates sequences).")
+    chunk_size: int = _f(
+        512,
+        "Items (prompts, candidates, comparisons) every model-running stage hands a vllm engine at once; it batches "
+        "them itself. Rows are written after each chunk, so a kill loses one chunk at most. hf runs `batch_size` "
+        "items of similar length per call instead.",
+    )
     backend: str = _f(
         "hf",
         "Engine of generate, and of every model-running stage whose own `backend` is unset: hf (batched "
@@ -268,12 +279,16 @@ class DpoConfig:
     max_steps: int = _f(-1, "Stop after this many steps (-1: run the epochs).")
     per_device_train_batch_size: int = _f(4, "Pairs per device per step.")
     gradient_accumulation_steps: int = _f(4, "Accumulation (paper batch 16).")
+    global_batch_size: int | None = _f(
+        None, "Pairs per optimizer step on any number of processes (sets the accumulation); null: as above."
+    )
     max_length: int = _f(1024, "Token limit of prompt + response.")
     eval_fraction: float = _f(
         0.1, "Share of the iteration's pairs held out of training to measure the reward accuracy of M_{t+1} on."
     )
     precompute_ref_log_probs: bool = _f(False, "Compute reference log-probs once, then free the reference model.")
     save_steps: int = _f(50, "Checkpoint every this many steps.")
+    save_total_limit: int = _f(1, "Trainer checkpoints kept while the stage runs (the newest; resume points).")
     logging_steps: int = _f(1, "Log every this many steps.")
     gradient_checkpointing: bool = _f(False, "Trade compute for memory.")
 
@@ -332,6 +347,18 @@ class LoggerConfig:
 
 
 @dataclass
+class DiskConfig:
+    keep_checkpoints: bool = _f(
+        False,
+        "Keep a training stage's trainer checkpoints (weights + optimizer state) once its final model is recorded; "
+        "false: removed then (sft/dpo.save_total_limit bounds them while the stage runs).",
+    )
+    max_set_aside: int | None = _f(
+        2, "Folders of outputs set aside when stages are redone kept in set_aside/ (the newest); null: all."
+    )
+
+
+@dataclass
 class ResumeConfig:
     allow_config_change: bool = _f(
         False, "Resume a run whose config changed: finished stages are kept, an interrupted one starts over."
@@ -358,6 +385,7 @@ class SrlmConfig:
     launcher: LauncherConfig = field(default_factory=LauncherConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     resume: ResumeConfig = field(default_factory=ResumeConfig)
+    disk: DiskConfig = field(default_factory=DiskConfig)
 
 
 GROUPS = {
@@ -572,6 +600,7 @@ def validate(cfg: DictConfig) -> None:
         (0 <= cfg.dpo.eval_fraction < 1, "dpo.eval_fraction", "a fraction in [0, 1)"),
         *range_checks(cfg),
         *greedy_checks(cfg),
+        *global_batch.checks(cfg),
         (cfg.prompts.per_iteration >= 1, "prompts.per_iteration", "at least 1"),
         (
             not cfg.prompts.per_iteration_schedule or min(cfg.prompts.per_iteration_schedule) >= 1,
@@ -582,6 +611,7 @@ def validate(cfg: DictConfig) -> None:
         (0 <= cfg.meta.length_margin < 0.5, "meta.length_margin", "a share of the rating range in [0, 0.5)"),
         (0 < cfg.meta.max_judge_share < 1, "meta.max_judge_share", "a share in (0, 1)"),
         (cfg.meta.max_responses is None or cfg.meta.max_responses >= 1, "meta.max_responses", "null or >= 1"),
+        (cfg.disk.max_set_aside is None or cfg.disk.max_set_aside >= 0, "disk.max_set_aside", "null or >= 0"),
         (
             not cfg.meta.enabled or judgments_per_candidate(cfg.judge) >= 2,
             "judge.num_samples",
@@ -602,6 +632,7 @@ POSITIVE = (
     "sft.num_train_epochs", "dpo.num_train_epochs", "eft.max_prompts", "data.ift_size", "prompts.num_shots",
     "eval.num_samples", "eval.endpoint_timeout_s", "eval.endpoint_concurrency", "data.max_prompt_tokens",
     "meta.max_new_tokens", "meta.batch_size", "eft.verifiable_max_prompts", "eft.verifiable_samples",
+    "generation.chunk_size", "sft.save_total_limit", "dpo.save_total_limit",
 )  # fmt: skip
 UNIT_INTERVAL = ("eft.drop_score_fraction", "prompts.max_similarity", "generation.gpu_memory_utilization")
 TOP_P = ("generation.top_p", "judge.top_p", "prompts.top_p")  # 0 keeps no token: HF and vLLM both refuse it
@@ -669,7 +700,7 @@ def to_container(cfg: DictConfig) -> dict:
 def config_hash(cfg: DictConfig) -> str:
     """Hash of the config, ignoring keys that do not change results (resume switches, logger)."""
     data = to_container(cfg)
-    for key in ("resume", "logger", "launcher", "run_dir"):
+    for key in ("resume", "logger", "launcher", "run_dir", "disk"):
         data.pop(key, None)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from srlm import outputs
+from srlm import disk, outputs
 from srlm.config import changed_keys, config_hash, enum_value, to_container
 from srlm.engine.vllm import check_vllm_available
 from srlm.errors import SrlmError
@@ -238,10 +238,13 @@ def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
             if manifest.is_done(t, stage):
                 changed = stage_problems(paths, manifest, t, stage)
                 if not changed and not inputs_redone:
+                    if stage in TRAINING_STAGES:  # a driver stopped between recording and pruning
+                        disk.prune_checkpoints(paths.iteration(t), stage, cfg.disk.keep_checkpoints)
                     continue
                 previous = manifest.stage(t, stage).get("outputs", {})
                 why = ", ".join(changed) or "an earlier stage was redone with other outputs"
                 kept = outputs.set_aside(paths.root, list(previous), f"iteration_{t}-{stage}")
+                disk.cap_set_aside(paths.root, cfg.disk.max_set_aside)
                 print(f"[srlm] iteration {t}: {stage} is redone: {why}" + (f" (old files: {kept})" if kept else ""))
             ipaths = paths.iteration(t)
             ipaths.dir.mkdir(parents=True, exist_ok=True)
@@ -269,6 +272,7 @@ def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
             manifest.set_stage(t, stage, "done", metrics=metrics)
             logger.log(t, stage, metrics)
             if stage in TRAINING_STAGES:
+                disk.prune_checkpoints(ipaths, stage, cfg.disk.keep_checkpoints)
                 steps = read_step_events(stage_steps_file(ipaths, stage))
                 logger.log_steps(t, stage, steps, train_step_offset(manifest, t, stage))
             if stage == "pairs":

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from srlm import distributed, metrics
-from srlm.batches import run_batches
+from srlm.batches import items_per_call, run_batches
 from srlm.io import RowWriter
 from srlm.judge import mean_scores
 from srlm.length_control import length_controlled_win_rate
@@ -44,7 +44,7 @@ def batched(cfg, rows: EvalRows, name: str, items, process, rows_per_item: int =
             items,
             item_key=key or (lambda it: it["id"]),
             length=lambda it: len(str(it.get("prompt", ""))),
-            batch_size=cfg.judge.batch_size,
+            batch_size=items_per_call(cfg.eval.backend, cfg.judge.batch_size, cfg.generation.chunk_size),
             seed=derive_seed(rows.seed, name),
             writer=writer,
             process=process,

@@ -1,9 +1,10 @@
-"""`srlm status RUN_DIR`: a table of iterations x stages with status and each stage's key metric."""
+"""`srlm status RUN_DIR`: a table of iterations x stages with status and each stage's key metric, then disk use."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from srlm.disk import usage_lines
 from srlm.driver import HEADLINE, stage_problems
 from srlm.errors import SrlmError
 from srlm.manifest import Manifest
@@ -53,4 +54,4 @@ def status_table(run_dir: Path) -> str:
                 state, shown = "changed", f"{', '.join(changed)}: the next run redoes this stage"
             lines.append(f"{t:<5} {stage:<12} {state:<11} {_fmt(metrics.get('wall_s')):>8}  {shown}")
     verifiable = summary_lines(paths.root)
-    return "\n".join(lines + ([""] + verifiable if verifiable else []))
+    return "\n".join(lines + ([""] + verifiable if verifiable else []) + usage_lines(paths.root))

@@ -13,7 +13,9 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from srlm import faults
+from srlm.distributed import world_size
 from srlm.errors import SrlmError
+from srlm.global_batch import gradient_accumulation
 from srlm.io import share_as_umask_allows
 from srlm.models import dropout_settings, resolve_dtype
 from srlm.tracking import SUMMARY_KEY, append_step_event, keep_steps_upto
@@ -69,14 +71,14 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         num_train_epochs=stage_cfg.num_train_epochs,
         max_steps=stage_cfg.max_steps,
         per_device_train_batch_size=stage_cfg.per_device_train_batch_size,
-        gradient_accumulation_steps=stage_cfg.gradient_accumulation_steps,
+        gradient_accumulation_steps=gradient_accumulation(stage_name(stage_cfg, cfg), stage_cfg, world_size()),
         max_length=stage_cfg.max_length,
         save_strategy="steps",
         save_steps=stage_cfg.save_steps,
-        save_total_limit=2,
+        save_total_limit=stage_cfg.save_total_limit,
         logging_steps=stage_cfg.logging_steps,
         gradient_checkpointing=stage_cfg.gradient_checkpointing,
-        bf16=on_gpu and dtype == torch.bfloat16,
+        bf16=dtype == torch.bfloat16,  # on a CPU asked for bf16: autocast, as on GPUs (auto resolves to float32)
         fp16=on_gpu and dtype == torch.float16,
         use_cpu=not on_gpu,
         report_to=[],
@@ -86,6 +88,11 @@ def common_args(stage_cfg, cfg, output_dir: Path, seed: int) -> dict:
         ddp_find_unused_parameters=False,  # every parameter takes part; the search costs a graph traversal a step
         disable_tqdm=False,
     )
+
+
+def stage_name(stage_cfg, cfg) -> str:
+    """`sft` or `dpo`: the config group `stage_cfg` is."""
+    return next(name for name in ("sft", "dpo") if cfg[name] is stage_cfg)
 
 
 def deepspeed_launched() -> bool:

@@ -40,6 +40,13 @@ REQUIRED_WITH_VLLM = (
         )
     ),
     *(f"engines.roofline.fractions.{b}_{scale}.of_decode_limit" for b in ("hf", "vllm") for scale in ("1x", "4x")),
+    "chunking.chunked_vs_per_8_min",
+    *(
+        f"chunking.by_prompts.{scale}.{way}_tokens_per_s.median"
+        for scale in ("1x", "4x")
+        for way in ("per_8", "chunked")
+    ),
+    *(f"chunking.roofline.fractions.{way}_4x.of_decode_limit" for way in ("per_8", "chunked")),
 )
 
 

@@ -165,7 +165,8 @@ def srlm_run(run_dir: Path, kill_at: str | None = None) -> subprocess.CompletedP
     env = {k: v for k, v in os.environ.items() if k != "SRLM_KILL_AT"}
     if kill_at:
         env["SRLM_KILL_AT"] = kill_at
-    cmd = [sys.executable, "-m", "srlm", "run", *smoke_overrides(run_dir, *LORA)]
+    kept = ("disk.keep_checkpoints=true", "dpo.save_total_limit=2")  # the resume test looks at checkpoint-1 after
+    cmd = [sys.executable, "-m", "srlm", "run", *smoke_overrides(run_dir, *LORA, *kept)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True)
 
 

@@ -322,7 +322,8 @@ def test_deepspeed_zero3_trains_on_two_cpu_processes_and_saves_whole_weights(tmp
     from srlm.manifest import Manifest
     from srlm.tiny_model import tiny_checkpoint
 
-    paths = run(compose(accelerate_run(tmp_path / "zero3", on_this_cpu(tmp_path, "zero3"))))
+    kept = "disk.keep_checkpoints=true"  # the optimizer shards are looked at after the run
+    paths = run(compose([*accelerate_run(tmp_path / "zero3", on_this_cpu(tmp_path, "zero3")), kept]))
     manifest = Manifest.load(paths.manifest)
     assert manifest.is_done(0, "sft") and manifest.is_done(1, "dpo")
     step = sorted(paths.iteration(1).checkpoints.glob("checkpoint-*/global_step*"))[-1]

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 if unavailable_reason():
     pytest.fail(f"vLLM must run in the test suite: {unavailable_reason()}", pytrace=False)
 
+CHUNK = 4
 ARGS = [
     "recipe=smoke",
     "num_iterations=1",
@@ -25,6 +26,7 @@ ARGS = [
     "generation.vllm_kv_cache_gb=0.25",
     "generation.batch_size=1",
     "judge.batch_size=2",
+    f"generation.chunk_size={CHUNK}",  # vLLM takes chunks: 8 candidates are judged in two
 ]
 TORCHRUN = str(Path(sys.executable).parent / "torchrun")
 ROWS = ("candidates.jsonl", "judgments.jsonl", "pairs.jsonl")
@@ -58,7 +60,8 @@ def test_sigkill_in_judge_under_vllm_resumes_to_the_rows_of_an_unbroken_run(tmp_
     # a torn line in generate is resumed the same way on both engines (tests/test_resume.py kills it under HF)
     killed = srlm_run(tmp_path, "judgments.jsonl:3:torn")
     assert killed.returncode != 0 and "failed (exit -9" in killed.stderr, killed.stderr[-2000:]
-    assert (tmp_path / "iteration_1" / "judgments.jsonl.partial").exists()
+    partial = (tmp_path / "iteration_1" / "judgments.jsonl.partial").read_text().splitlines()
+    assert len(partial) == CHUNK + 1 and not partial[-1].endswith("}")  # one whole chunk, then the torn line
     resumed = srlm_run(tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ROWS:

@@ -1,9 +1,10 @@
 """DPO: TRL DPOTrainer on the iteration's pairs, reference = M_t (refreshed every iteration) -> M_{t+1}.
 
 With LoRA the reference is M_t with the adapter disabled (no second copy) and the merged model is
-saved. With `dpo.precompute_ref_log_probs` TRL computes the reference log-probs with the policy before
-its first step (still M_t) and no reference model is loaded. The stage resumes from its last trainer
-checkpoint (the precompute runs again on the freshly loaded M_t).
+saved. With LoRA or `dpo.precompute_ref_log_probs` TRL computes the reference log-probs with the policy
+before its first step (still M_t, in eval mode) and no reference model is loaded; a separate reference is
+loaded in the policy's dtype (`srlm.reference`). The stage resumes from its last trainer checkpoint (the
+precompute runs again on the freshly loaded M_t).
 
 Run by hand: `python -m srlm.stages.dpo RUN_DIR ITERATION`.
 """
@@ -15,7 +16,7 @@ import random
 
 from datasets import Dataset
 
-from srlm import metrics
+from srlm import metrics, reference
 from srlm.io import read_jsonl
 from srlm.models import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
@@ -114,13 +115,12 @@ def run(cfg, paths) -> dict:
         **common_args(dc, cfg, paths.checkpoints, stage_seed(cfg, paths, "dpo")),
         beta=dc.beta,
         loss_type=list(dc.loss_type),
-        precompute_ref_log_probs=dc.precompute_ref_log_probs,
+        precompute_ref_log_probs=reference.precomputed(cfg),
         disable_dropout=cfg.model.dropout is None,  # with model.dropout the policy trains with it, as SFT did
     )
     lora = peft_config(cfg)
     policy = load_model(m_t, training_dtype(cfg), for_training=True, dropout=cfg.model.dropout)
-    separate_reference = lora is None and not dc.precompute_ref_log_probs
-    reference = load_model(m_t, cfg.model.dtype, for_training=True) if separate_reference else None
+    reference.before_precompute(policy)
     cap = cfg.meta.max_judge_share if cfg.meta.enabled else 1.0
     train_pairs, held_out = split_held_out(
         dpo_dataset(paths), dc.eval_fraction, stage_seed(cfg, paths, "dpo-split"), cap
@@ -131,7 +131,7 @@ def run(cfg, paths) -> dict:
     train_pairs, held_out = (d.remove_columns("kind") if d is not None else None for d in (train_pairs, held_out))
     trainer = DPOTrainer(
         model=policy,
-        ref_model=reference,
+        ref_model=reference.reference_model(cfg, m_t),
         args=args,
         train_dataset=train_pairs,
         eval_dataset=held_out,

@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 from srlm import distributed
-from srlm.batches import run_batches
+from srlm.batches import items_per_call, run_batches
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
@@ -109,7 +109,7 @@ def model_verdicts(cfg, paths, judge_dir: str, items: list[dict], template: str)
             items,
             item_key=lambda it: it["id"],
             length=lambda it: len(it["prompt"]) + len(it["response"]),
-            batch_size=cfg.judge.batch_size,
+            batch_size=items_per_call(cfg.eft.backend, cfg.judge.batch_size, cfg.generation.chunk_size),
             seed=stage_seed(cfg, paths, "eft-verdicts"),
             writer=writer,
             process=lambda batch, seeds: judge_sampled(engine, template, batch, samples, cfg.judge, seeds),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 
 from srlm import distributed
-from srlm.batches import run_batches
+from srlm.batches import items_per_call, run_batches
 from srlm.engine import open_engine
 from srlm.io import RowWriter, read_jsonl
 from srlm.stages import current_model, main, stage_seed
@@ -40,7 +40,7 @@ def run(cfg, paths) -> dict:
             prompts,
             item_key=lambda p: p["prompt_id"],
             length=lambda p: len(p["chat"]),
-            batch_size=gen.batch_size,
+            batch_size=items_per_call(gen.backend, gen.batch_size, gen.chunk_size),
             seed=stage_seed(cfg, paths, "generate"),
             writer=writer,
             process=process,

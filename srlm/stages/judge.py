@@ -11,7 +11,7 @@ Run by hand: `python -m srlm.stages.judge RUN_DIR ITERATION`.
 from __future__ import annotations
 
 from srlm import distributed, metrics
-from srlm.batches import run_batches
+from srlm.batches import items_per_call, run_batches
 from srlm.config import enum_value, judgments_per_candidate
 from srlm.engine import open_engine
 from srlm.io import RowWriter, read_jsonl
@@ -42,7 +42,7 @@ def run(cfg, paths) -> dict:
                 items,
                 item_key=lambda it, m=m: f"{m}|{it['id']}",
                 length=lambda it: len(it["prompt"]) + len(it["response"]),
-                batch_size=jc.batch_size,
+                batch_size=items_per_call(jc.backend, jc.batch_size, cfg.generation.chunk_size),
                 seed=stage_seed(cfg, paths, f"judge-{m}"),
                 writer=writer,
                 process=lambda b, seeds, p=process: [as_row(r) for r in p(b, seeds)],

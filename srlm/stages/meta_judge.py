@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 
 from srlm import distributed
-from srlm.batches import run_batches
+from srlm.batches import items_per_call, run_batches
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
@@ -115,7 +115,7 @@ def run(cfg, paths) -> dict:
             items,
             item_key=lambda it: it["id"],
             length=lambda it: len(it["meta_prompt"]),
-            batch_size=mc.batch_size,
+            batch_size=items_per_call(mc.backend, mc.batch_size, cfg.generation.chunk_size),
             seed=stage_seed(cfg, paths, "meta_judge"),
             writer=writer,
             process=lambda batch, seeds: meta_verdicts(engine, batch, mc, seeds),

@@ -13,6 +13,7 @@ import random
 import re
 from pathlib import Path
 
+from srlm.batches import items_per_call
 from srlm.config import enum_value
 from srlm.engine import open_engine
 from srlm.errors import SrlmError
@@ -189,9 +190,11 @@ def self_instruct(cfg, paths, excluded: set[str]) -> tuple[list[dict], dict]:
     index = NearDuplicateIndex(pc.max_similarity, seeds)  # seeds, then every prompt kept
     counts = {"generated": 0, "cut": 0, "length": 0, "bad_word": 0, "duplicate": 0, "similar": 0}
     max_tokens = min(MAX_INSTRUCTION_TOKENS, cfg.data.max_prompt_tokens)
+    # each round is one engine call; no round asks for more than twice the prompts wanted
+    per_round = min(items_per_call(pc.backend, cfg.generation.batch_size, cfg.generation.chunk_size), 2 * n)
     with open_engine(cfg, gen_dir, pc.backend) as engine:
-        for round_ in range(max(4, 4 * n // cfg.generation.batch_size + 1)):
-            batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(cfg.generation.batch_size)]
+        for round_ in range(max(4, 4 * n // per_round + 1)):
+            batch = [few_shot_prompt(template, seeds, kept, rng, pc) for _ in range(per_round)]
             request_seeds = [derive_seed(seed, round_, i) for i in range(len(batch))]
             outs = engine.sample(batch, 1, max_tokens, pc.temperature, pc.top_p, request_seeds, stop=[NEXT_TASK])
             keep_new(outs, kept, index, excluded, pc, counts)

@@ -1,0 +1,94 @@
+"""DPO's reference is exact: at the first step the policy is M_t, so TRL's DPO loss is ln 2.
+
+The DPO stage runs as srlm runs it (TRL's DPOTrainer, srlm's trainer arguments and models) on a tiny model, for one
+step; the loss TRL logs for that step was computed before the first update. A reference in another dtype than the
+policy (a bf16 reference against float32 weights under bf16 autocast) or one computed with dropout moves it off
+ln 2. bf16 runs on the CPU through autocast, as it does on GPUs.
+"""
+
+import json
+import math
+import shutil
+
+import pytest
+import torch
+
+from srlm.config import compose
+from srlm.paths import RunPaths
+from srlm.stages import dpo
+from srlm.tiny_model import tiny_checkpoint
+
+LORA = [
+    "model=llama3-8b-lora",
+    "model.name=tiny-random",
+    "model.lora.r=4",
+    "model.lora.target_modules=[q_proj,v_proj]",
+]
+CASES = {
+    "full": [],
+    "lora": [*LORA, "model.lora.dropout=0.3"],
+    "precomputed": ["dpo.precompute_ref_log_probs=true"],
+}
+PAIRS = [
+    ("Name a prime number.", "7 is prime, and so are 11 and 13.", "9 is prime."),
+    ("How do I boil an egg?", "Boil water, put the egg in, wait nine minutes.", "Eggs are round."),
+    ("Suggest a name for a cat.", "Whiskers, or Miso if it is small.", "Dog."),
+    ("What is the capital of France?", "Paris.", "France has many cities, the largest being Lyon."),
+]
+
+
+def dpo_run(tmp_path, *overrides: str):
+    """An iteration-1 run directory whose M_t is the tiny model, with four pairs; its DPO stage config."""
+    cfg = compose(
+        [
+            "recipe=smoke",
+            f"run_dir={tmp_path}",
+            "dpo.max_steps=1",
+            "dpo.per_device_train_batch_size=4",
+            "dpo.eval_fraction=0",
+            "dpo.learning_rate=1e-2",
+            "dpo.beta=1.0",  # a reference in another dtype is off by 4e-3 here (4e-4 at beta 0.1)
+            *overrides,
+        ]
+    )
+    paths = RunPaths(tmp_path).iteration(1)
+    shutil.copytree(tiny_checkpoint(**cfg.model.tiny), paths.previous.model)
+    paths.dir.mkdir(parents=True)
+    rows = [{"prompt": p, "chosen": c, "rejected": r, "kind": "actor"} for p, c, r in PAIRS]
+    paths.pairs.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return cfg, paths
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("case", CASES)
+def test_dpo_loss_at_the_first_step_is_ln_2(tmp_path, case, dtype):
+    cfg, paths = dpo_run(tmp_path, *CASES[case], f"model.dtype={dtype}", "model.dropout=null")
+    metrics = dpo.run(cfg, paths)
+    assert metrics["steps"] == 1
+    assert metrics["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
+
+
+def test_lora_reference_is_deterministic_under_dropout(tmp_path, monkeypatch):
+    """With the paper's dropout the policy trains with it, but the reference (adapter off) computes without."""
+    seen = {}
+    trainer_class = dpo_trainer_recording(monkeypatch, seen)
+    for dropout in ("0.5", "null"):
+        cfg, paths = dpo_run(tmp_path / dropout, *CASES["lora"], f"model.dropout={dropout}")
+        dpo.run(cfg, paths)
+        seen[dropout] = seen.pop("trainer").train_dataset
+    assert trainer_class is not None
+    for column in ("ref_chosen_logps", "ref_rejected_logps"):
+        torch.testing.assert_close(torch.tensor(seen["0.5"][column]), torch.tensor(seen["null"][column]))
+
+
+def dpo_trainer_recording(monkeypatch, seen: dict):
+    """Make the DPO stage's trainer record itself in `seen["trainer"]` once built."""
+    from trl import DPOTrainer
+
+    class Recording(DPOTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            seen["trainer"] = self
+
+    monkeypatch.setattr("trl.DPOTrainer", Recording)
+    return Recording
