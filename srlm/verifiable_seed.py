@@ -11,7 +11,7 @@ joins the IFT data.
 from __future__ import annotations
 
 from srlm import distributed
-from srlm.batches import run_batches
+from srlm.batches import items_per_call, run_batches
 from srlm.engine import open_engine
 from srlm.io import RowWriter
 from srlm.judge import fill
@@ -61,7 +61,7 @@ def base_model_answers(cfg, paths, prompts: list[dict]) -> list[dict]:
             prompts,
             item_key=lambda p: p["prompt_id"],
             length=lambda p: len(p["prompt"]),
-            batch_size=gen.batch_size,
+            batch_size=items_per_call(ec.backend, gen.batch_size, gen.chunk_size),
             seed=stage_seed(cfg, paths, "eft-verifiable"),
             writer=writer,
             process=process,
