@@ -33,7 +33,7 @@ from srlm.tracking import (
 )
 
 FULL_BELOW = 2**20  # bytes free under which a failed stage's disk counts as full
-IGNORED_ON_RESUME = ("resume", "launcher", "logger", "run_dir")  # run_dir: a run directory copied elsewhere resumes
+IGNORED_ON_RESUME = ("resume", "launcher", "logger", "run_dir", "disk")  # run_dir: a copied run directory resumes
 HEADLINE = {
     "eft": "eft",
     "sft_baseline": "loss",

@@ -44,6 +44,8 @@ def checks(cfg) -> list[tuple[bool, str, str]]:
     out = []
     for stage in ("sft", "dpo"):
         sc = cfg[stage]
+        if processes < 1 or sc.per_device_train_batch_size < 1:
+            continue  # no launch to check against: the range checks name those keys
         ok = sc.global_batch_size is None or (
             sc.global_batch_size >= 1
             and accumulation_steps(sc.global_batch_size, sc.per_device_train_batch_size, processes) is not None

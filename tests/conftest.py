@@ -80,8 +80,11 @@ META_SMOKE = ["recipe=smoke", "meta.enabled=true"]
 
 @pytest.fixture(scope="session")
 def finished_meta_run(tmp_path_factory) -> Path:
-    """A finished smoke run with meta-rewarding: its rows are checked, and bad inputs must leave it untouched."""
+    """A finished smoke run with meta-rewarding: its rows are checked, and bad inputs must leave it untouched.
+
+    Its trainer checkpoints are kept (`disk.keep_checkpoints`, outside the config hash), so their files can be checked.
+    """
     run_dir = tmp_path_factory.mktemp("finished_meta")
-    done = srlm_run(META_SMOKE, run_dir)
+    done = srlm_run([*META_SMOKE, "disk.keep_checkpoints=true"], run_dir)
     assert done.returncode == 0, done.stderr[-2000:]
     return run_dir
