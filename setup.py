@@ -1,6 +1,6 @@
 """Ships conf/, the recipes and data/seed/ inside the wheel; every other setting is in pyproject.toml.
 
-Those folders stay at the repository's top level (a checkout runs from them, see srlm/resources.py).
+Those folders stay at the repository's top level (a checkout runs from them, see srlm/core/resources.py).
 A regular (non-editable) build copies them into `srlm/_root/` with the paths `${srlm_root:}` configs
 use: `conf/` (recipes copied into `conf/recipe/`, as a wheel keeps no symlink), `data/seed/` and
 `srlm/templates/`. Editable installs run from the checkout and copy nothing.

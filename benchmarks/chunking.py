@@ -22,8 +22,8 @@ from benchmarks.common import Bench, alternating, summarize, timed
 from benchmarks.data import eval_prompts
 from benchmarks.engines import prompts_at_1x
 from benchmarks.generate import generate_candidates, warm_up
-from srlm.batches import items_per_call
-from srlm.engine.vllm import unavailable_reason
+from srlm.inference.batches import items_per_call
+from srlm.inference.engines.vllm import unavailable_reason
 
 BEFORE = 8  # prompts per engine call before chunking (generation.batch_size of every recipe)
 NOTES = (
@@ -69,7 +69,7 @@ def point(engine, bench: Bench, prompts: list[dict], repeats: int) -> dict:
 
 
 def measure(bench: Bench) -> dict:
-    from srlm.engine.vllm import VllmEngine
+    from srlm.inference.engines.vllm import VllmEngine
 
     cfg = bench.cfg
     gen = cfg.generation

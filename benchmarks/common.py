@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.sizes import DEFAULT, QUICK, Sizes
-from srlm.batches import run_batches
-from srlm.config import compose
-from srlm.engine.hf import HfEngine
-from srlm.io import RowWriter
-from srlm.models import TINY, model_path
-from srlm.seeds import derive_seed
+from srlm.config.compose import compose
+from srlm.core.io import RowWriter
+from srlm.core.seeds import derive_seed
+from srlm.inference.batches import run_batches
+from srlm.inference.engines.hf import HfEngine
+from srlm.models.checkpoints import TINY
+from srlm.models.resolve import model_path
 
 
 def recipe_for(model: str) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srlm.io import read_jsonl
-from srlm.oasst import first_turn_prompts, load_messages, ranked_responses
+from srlm.core.io import read_jsonl
+from srlm.data.oasst import first_turn_prompts, load_messages, ranked_responses
 
 
 def eval_prompts(data, n: int) -> list[dict]:

@@ -18,12 +18,13 @@ from transformers import TrainerCallback
 
 from benchmarks.common import Bench, alternating, summarize
 from benchmarks.data import seed_pairs
-from srlm.config import compose
-from srlm.io import write_jsonl
-from srlm.models import load_tokenizer, resolve_dtype
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.core.io import write_jsonl
+from srlm.core.paths import RunPaths
+from srlm.models.loading import load_tokenizer
+from srlm.models.precision import resolve_dtype
 from srlm.stages import dpo as dpo_stage
-from srlm.training import CrashInjection
+from srlm.training.trainers import CrashInjection
 
 
 class StepTimer(TrainerCallback):

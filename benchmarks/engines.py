@@ -24,9 +24,9 @@ from benchmarks.common import Bench, alternating, summarize, timed
 from benchmarks.data import eval_prompts
 from benchmarks.generate import generate_candidates, warm_up
 from benchmarks.judge import judge_all, judge_items
-from srlm.engine import Engine
-from srlm.engine.hf import HfEngine
-from srlm.engine.vllm import unavailable_reason
+from srlm.inference.engines import Engine
+from srlm.inference.engines.hf import HfEngine
+from srlm.inference.engines.vllm import unavailable_reason
 
 BACKENDS = ("hf", "vllm")
 
@@ -116,7 +116,7 @@ def measure(bench: Bench) -> dict:
     gen, jc = cfg.generation, cfg.judge
     base, factors = prompts_at_1x(bench), bench.sizes.engine_prompt_factors
     sizes = {f"{f}x": eval_prompts(cfg.data, base * f) for f in factors}
-    from srlm.engine.vllm import VllmEngine
+    from srlm.inference.engines.vllm import VllmEngine
 
     print("[bench] engines: starting the vLLM engine", flush=True)
     vllm, startup = timed(VllmEngine, bench.model_dir(), gen, seed=bench.seed, dtype=cfg.model.dtype)

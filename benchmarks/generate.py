@@ -12,7 +12,7 @@ import torch
 
 from benchmarks.common import Bench, alternating, in_batches, summarize, timed
 from benchmarks.data import eval_prompts
-from srlm.engine import Engine
+from srlm.inference.engines import Engine
 
 
 def produced(ids: list[int], stop_ids: set[int]) -> int:

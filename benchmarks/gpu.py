@@ -13,8 +13,8 @@ from benchmarks import dpo
 from benchmarks.common import Bench, summarize, timed
 from benchmarks.data import seed_prompts
 from benchmarks.generate import batched
-from srlm.config import compose
-from srlm.engine.vllm import unavailable_reason
+from srlm.config.compose import compose
+from srlm.inference.engines.vllm import unavailable_reason
 
 VLLM_MEMORY_FRACTION = 0.5  # of the GPU; the same process has held HF models before
 
@@ -37,7 +37,7 @@ def vllm_generate(bench: Bench, prompts: list[dict]) -> dict:
     reason = unavailable_reason()
     if reason:
         return {"skipped": reason}
-    from srlm.engine.vllm import VllmEngine
+    from srlm.inference.engines.vllm import VllmEngine
 
     s = bench.sizes
     bench.release_model()

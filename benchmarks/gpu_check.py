@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.machine import machine_info, machine_name
-from srlm.io import read_json, write_json
-from srlm.paths import RunPaths
+from srlm.core.io import read_json, write_json
+from srlm.core.paths import RunPaths
 
 ROOT = Path(__file__).resolve().parent.parent  # the parts run from here (`python -m benchmarks.run`)
 RESULTS_DIR = ROOT / "benchmarks" / "results"

@@ -18,11 +18,12 @@ import time
 from datetime import datetime
 
 from benchmarks.common import Bench, summarize
-from srlm.config import compose, enum_value
-from srlm.driver import run as run_driver
-from srlm.errors import SrlmError
-from srlm.manifest import Manifest
-from srlm.paths import LOOP_STAGES, SEED_STAGES, RunPaths
+from srlm.config.compose import compose
+from srlm.config.run_config import enum_value
+from srlm.core.errors import SrlmError
+from srlm.core.paths import LOOP_STAGES, SEED_STAGES, RunPaths
+from srlm.pipeline.driver import run as run_driver
+from srlm.pipeline.manifest import Manifest
 
 SFT_STEPS = 1
 

@@ -13,8 +13,9 @@ from omegaconf import OmegaConf
 
 from benchmarks.common import Bench, alternating, in_batches, median_or_none, summarize, timed
 from benchmarks.data import seed_candidates
-from srlm.engine import Engine
-from srlm.judge import judge_expected, judge_sampled, load_template, mean_scores
+from srlm.inference.engines import Engine
+from srlm.rewarding.scoring import judge_expected, judge_sampled, mean_scores
+from srlm.rewarding.templates import load_template
 from srlm.stages.judge import pair_order_agreement
 
 

@@ -19,7 +19,7 @@ import time
 import torch
 
 from benchmarks.common import Bench, summarize
-from srlm.models import device
+from srlm.models.precision import device
 
 SHAPES = {"square": (2048, 2048, 2048), "decode": (32, 576, 1536)}  # (m, k, n): [m, k] @ [k, n]
 MIN_RUN_S = 0.2  # each run repeats the matmul for at least this long

@@ -31,9 +31,9 @@ from benchmarks import chunking, dpo, engines, generate, gpu, iteration, judge, 
 from benchmarks.common import Bench
 from benchmarks.machine import machine_info, machine_name
 from benchmarks.report import table, targets
-from srlm.errors import SrlmError
-from srlm.io import write_json
-from srlm.models import EMBEDDED
+from srlm.core.errors import SrlmError
+from srlm.core.io import write_json
+from srlm.models.checkpoints import EMBEDDED
 
 SECTIONS = ("generate", "judge", "scaling", "dpo", "iteration", "gpu", "engines", "chunking")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

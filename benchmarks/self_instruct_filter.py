@@ -8,7 +8,7 @@ or an already kept prompt is above 0.7 (Self-Instruct). The prompts are syntheti
 (a seeded RNG over the word lists below; some generated ones are edits of earlier prompts, so that
 near duplicates occur). Three filters over the same sequence:
 
-- new: `srlm.near_duplicates.NearDuplicateIndex` (rapidfuzz), timed over the whole sequence;
+- new: `srlm.data.near_duplicates.NearDuplicateIndex` (rapidfuzz), timed over the whole sequence;
 - rouge_score: Self-Instruct's loop, `RougeScorer(["rougeL"])` against every seen prompt, max > 0.7;
 - sequence_matcher: the filter srlm had before (`difflib.SequenceMatcher` ratio on normalized text,
   stopping at the first match).
@@ -36,9 +36,9 @@ from rouge_score import rouge_scorer
 
 from benchmarks.common import summarize, timed
 from benchmarks.machine import machine_info, machine_name
-from srlm.io import write_json
-from srlm.near_duplicates import SELF_INSTRUCT_THRESHOLD, NearDuplicateIndex
-from srlm.prompt_sets import normalize
+from srlm.core.io import write_json
+from srlm.data.near_duplicates import SELF_INSTRUCT_THRESHOLD, NearDuplicateIndex
+from srlm.data.prompt_sets import normalize
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SEED = 42

@@ -64,7 +64,7 @@ def smoke_overrides(run_dir: Path, *extra: str) -> list[str]:
 
 
 def srlm_run(args: list[str], run_dir: Path, kill_at: str | None = None) -> subprocess.CompletedProcess:
-    """`python -m srlm run ARGS run_dir=RUN_DIR` in a fresh process, SIGKILLed at `kill_at` (see srlm.faults)."""
+    """`python -m srlm run ARGS run_dir=RUN_DIR` in a fresh process, SIGKILLed at `kill_at` (see srlm.core.faults)."""
     # WANDB_SERVICE: a wandb service this test process started; a driver sharing it would find a killed driver's
     # run still open there ("run ID is in use"), as no user's fresh command does
     env = {k: v for k, v in os.environ.items() if k not in ("SRLM_KILL_AT", "WANDB_SERVICE")}

@@ -8,15 +8,16 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from srlm.chat_format import TURN_END, TURN_START
-from srlm.config import compose
-from srlm.engine.hf import HfEngine
-from srlm.engine.vllm import VllmEngine
-from srlm.io import write_jsonl
-from srlm.models import load_model
-from srlm.paths import RunPaths
-from srlm.stages import sft
-from srlm.tiny_model import tiny_base_checkpoint
+from srlm.config.compose import compose
+from srlm.core.io import write_jsonl
+from srlm.core.paths import RunPaths
+from srlm.inference.engines.hf import HfEngine
+from srlm.inference.engines.vllm import VllmEngine
+from srlm.models.chat_format import TURN_END, TURN_START
+from srlm.models.loading import load_model
+from srlm.models.tiny import tiny_base_checkpoint
+from srlm.stages import current_model, sft
+from srlm.training.sft import sft_trainer
 
 FACTS = [
     ("Name a colour of the sky.", "Blue."),
@@ -73,7 +74,7 @@ def test_base_tokenizer_has_no_template_and_no_turn_tokens():
 
 def test_sft_data_of_a_base_model_ends_every_reply_with_the_end_of_turn_token(base_run, tmp_path):
     cfg, paths = base_run
-    trainer = sft.sft_trainer(cfg, paths, rows(), tmp_path)
+    trainer = sft_trainer(cfg, current_model(cfg, paths), rows(), tmp_path, cfg.seed)
     tok = trainer.processing_class
     end = tok.convert_tokens_to_ids(TURN_END)
     assert tok.eos_token == TURN_END
@@ -119,5 +120,5 @@ def test_dropout_is_built_into_the_model_and_not_saved_with_it(trained):
 def test_full_fine_tuning_in_bf16_keeps_float32_master_weights(base_run, tmp_path):
     cfg, paths = base_run
     cfg = compose([f"run_dir={paths.run.root}", f"model.name={cfg.model.name}", "model.dtype=bfloat16"])
-    trainer = sft.sft_trainer(cfg, paths, rows(), tmp_path)
+    trainer = sft_trainer(cfg, current_model(cfg, paths), rows(), tmp_path, cfg.seed)
     assert {p.dtype for p in trainer.model.parameters()} == {torch.float32}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from srlm.engine.vllm import unavailable_reason
+from srlm.inference.engines.vllm import unavailable_reason
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = (

@@ -1,9 +1,9 @@
 """A run resumed under a changed config (`resume.allow_config_change=true`) redoes its interrupted stage from scratch:
 rows and checkpoints made under the old config are set aside, never mixed with rows made under the new one."""
 
-from srlm.config import compose
-from srlm.driver import prepare_run_dir
-from srlm.io import read_jsonl, write_jsonl
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl, write_jsonl
+from srlm.pipeline.driver import prepare_run_dir
 
 
 def interrupted_run(tmp_path, stage: str, working: str):

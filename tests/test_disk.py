@@ -7,9 +7,9 @@ import time
 import conftest
 import pytest
 
-from srlm import outputs
-from srlm.disk import cap_set_aside
-from srlm.status import status_table
+from srlm.pipeline import outputs
+from srlm.pipeline.disk import cap_set_aside
+from srlm.pipeline.status import status_table
 
 ARGS = ["recipe=smoke", "num_iterations=1", "eval.enabled=false", "dpo.max_steps=3"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from srlm.io import read_jsonl
+from srlm.core.io import read_jsonl
 
 AUDIT = Path(__file__).parent / "write_audit"
 ARGS = ["recipe=smoke", "eval.enabled=false", "prompts.per_iteration=6", "resume.allow_config_change=true"]

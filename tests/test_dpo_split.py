@@ -2,7 +2,7 @@
 
 from datasets import Dataset
 
-from srlm.meta_judge import cap_share
+from srlm.rewarding.meta_judge import cap_share
 from srlm.stages.dpo import split_held_out
 
 CAP = 0.15

@@ -4,10 +4,11 @@ import random
 
 import pytest
 
-from srlm.config import compose
-from srlm.io import read_jsonl
-from srlm.judge import parse_score
-from srlm.stages.eft import agreeing_examples, rank_score, rebalance, split_prompts, verdicts_for
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl
+from srlm.rewarding.verdicts import parse_score
+from srlm.data.seed import split_prompts
+from srlm.stages.eft import agreeing_examples, rank_score, rebalance, verdicts_for
 
 TEMPLATE = "Q: {prompt}\nA: {response}"
 
@@ -215,7 +216,7 @@ def model_verdict_run(tmp_path_factory):
 
     from conftest import oasst_rows, write_jsonl
 
-    from srlm.paths import RunPaths
+    from srlm.core.paths import RunPaths
     from srlm.stages import eft
 
     tmp = tmp_path_factory.mktemp("eft_model")

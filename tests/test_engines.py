@@ -11,13 +11,15 @@ import shutil
 import pytest
 import torch
 
-from srlm.config import compose
-from srlm.engine.hf import HfEngine
-from srlm.engine.vllm import VllmEngine, unavailable_reason
-from srlm.io import read_jsonl
-from srlm.judge import _score_tokens, judge_expected, load_template
-from srlm.models import CHATML_TEMPLATE, model_path
-from srlm.tiny_model import tiny_checkpoint
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl
+from srlm.inference.engines.hf import HfEngine
+from srlm.inference.engines.vllm import VllmEngine, unavailable_reason
+from srlm.models.chat_format import CHATML_TEMPLATE
+from srlm.models.resolve import model_path
+from srlm.models.tiny import tiny_checkpoint
+from srlm.rewarding.scoring import _score_tokens, judge_expected
+from srlm.rewarding.templates import load_template
 
 pytestmark = pytest.mark.slow
 if unavailable_reason():

@@ -3,9 +3,9 @@
 import pytest
 from conftest import write_jsonl
 
-from srlm.config import compose
-from srlm.driver import run
-from srlm.errors import SrlmError
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.pipeline.driver import run
 
 
 def test_a_preference_set_sharing_a_seed_prompt_stops_the_run_before_it_starts(tmp_path, oasst_file):
@@ -25,7 +25,7 @@ def test_a_preference_set_sharing_a_seed_prompt_stops_the_run_before_it_starts(t
 
 
 def test_a_disjoint_preference_set_passes(tmp_path, oasst_file):
-    from srlm.eval_overlap import overlap_problems
+    from srlm.pipeline.eval_overlap import overlap_problems
 
     pairs = [{"prompt": "Name three rivers.", "chosen": "Nile.", "rejected": "Rivers.", "subset": "chat"}]
     rewardbench = write_jsonl(tmp_path / "rb.jsonl", pairs)

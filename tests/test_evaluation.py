@@ -6,10 +6,10 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from srlm.config import compose
-from srlm.errors import SrlmError
-from srlm.eval_sets import load_preference_pairs
-from srlm.evaluation import EndpointEvaluator
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.data.eval_sets import load_preference_pairs
+from srlm.evaluation.evaluators import EndpointEvaluator
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -91,10 +91,10 @@ def test_expected_score_verdict_odds_are_the_models_odds_of_writing_a_or_b_after
     the model would write after `Verdict:` (the shared space cancels), asked with the verdict-only template."""
     import math
 
-    from srlm.engine.hf import HfEngine
-    from srlm.evaluation import PAIR_FIELDS, VERDICT_TEMPLATE, Evaluator
-    from srlm.judge import fill, load_template
-    from srlm.tiny_model import tiny_checkpoint
+    from srlm.evaluation.evaluators import PAIR_FIELDS, VERDICT_TEMPLATE, Evaluator
+    from srlm.inference.engines.hf import HfEngine
+    from srlm.models.tiny import tiny_checkpoint
+    from srlm.rewarding.templates import fill, load_template
 
     engine = HfEngine(str(tiny_checkpoint()), "float32")
     assert len(engine.tokenizer(" A", add_special_tokens=False).input_ids) == 2

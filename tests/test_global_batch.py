@@ -2,9 +2,9 @@
 
 import pytest
 
-from srlm.config import compose
-from srlm.errors import SrlmError
-from srlm.training import common_args
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.training.trainers import common_args
 
 PAPER = "recipe=llama2-70b/paper"
 

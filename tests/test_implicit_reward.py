@@ -4,11 +4,11 @@ DPO trainer's own chosen and rejected log-ratios on the same policy and referenc
 import pytest
 from datasets import Dataset
 
-from srlm.config import compose
-from srlm.engine.hf import HfEngine
-from srlm.eval_tasks import EvalRows, pair_logprobs
-from srlm.models import load_model, load_tokenizer
-from srlm.tiny_model import tiny_checkpoint
+from srlm.config.compose import compose
+from srlm.evaluation.tasks import EvalRows, pair_logprobs
+from srlm.inference.engines.hf import HfEngine
+from srlm.models.loading import load_model, load_tokenizer
+from srlm.models.tiny import tiny_checkpoint
 
 BETA = 0.25
 PAIR = {

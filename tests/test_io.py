@@ -1,6 +1,6 @@
 import json
 
-from srlm.io import RowWriter, read_jsonl
+from srlm.core.io import RowWriter, read_jsonl
 
 
 def test_row_writer_recovers_after_a_torn_line(tmp_path):

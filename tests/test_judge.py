@@ -2,11 +2,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from srlm.config import JudgeConfig
-from srlm.errors import SrlmError
-from srlm.judge import fill, judge_expected, load_template, mean_scores, parse_score, parse_verdict
-from srlm.models import load_tokenizer
-from srlm.tiny_model import tiny_checkpoint
+from srlm.config.schema import JudgeConfig
+from srlm.core.errors import SrlmError
+from srlm.models.loading import load_tokenizer
+from srlm.models.tiny import tiny_checkpoint
+from srlm.rewarding.scoring import judge_expected, mean_scores
+from srlm.rewarding.templates import fill, load_template
+from srlm.rewarding.verdicts import parse_score, parse_verdict
 
 UGLY = {
     "The answer is fine.\nScore: 4": 4,
@@ -115,7 +117,7 @@ def test_expected_score_weights_each_digit_by_its_share_of_the_digit_mass(after_
 
 
 def test_shared_prefix_scoring_equals_one_pass_per_text(monkeypatch):
-    from srlm.engine import hf
+    from srlm.inference.engines import hf
 
     engine = hf.HfEngine(str(tiny_checkpoint()))
     rubric = "Grade the response on the additive 5-point scale. " * 4

@@ -2,9 +2,9 @@
 
 import pytest
 
-from srlm.config import compose
-from srlm.driver import dry_run
-from srlm.errors import SrlmError
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.pipeline.driver import dry_run
 
 
 def commands(tmp_path, *overrides) -> dict[str, str]:
@@ -109,7 +109,7 @@ def test_bad_launcher_settings_name_the_key(tmp_path, overrides, key):
 def test_vllm_backend_without_vllm_fails_before_any_work(tmp_path, monkeypatch):
     import importlib.util
 
-    from srlm.driver import run
+    from srlm.pipeline.driver import run
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
@@ -122,7 +122,7 @@ def test_vllm_backend_without_vllm_fails_before_any_work(tmp_path, monkeypatch):
 def test_cuda_build_of_vllm_without_a_gpu_says_so(monkeypatch):
     import importlib.metadata
 
-    from srlm.engine import vllm
+    from srlm.inference.engines import vllm
 
     def no_cpu_build(name):
         raise importlib.metadata.PackageNotFoundError(name)

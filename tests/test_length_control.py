@@ -7,8 +7,8 @@ import pytest
 import sklearn
 from alpaca_eval.metrics import glm_winrate
 
-from srlm.errors import SrlmError
-from srlm.length_control import _fit, length_controlled_win_rate
+from srlm.core.errors import SrlmError
+from srlm.evaluation.length_control import _fit, length_controlled_win_rate
 
 
 def _pairs(spec):

@@ -15,14 +15,14 @@ import pytest
 import torch
 from conftest import smoke_overrides
 
-from srlm.config import compose
-from srlm.driver import run
-from srlm.errors import SrlmError
-from srlm.manifest import Manifest
-from srlm.models import load_model
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.models.loading import load_model
+from srlm.models.tiny import tiny_checkpoint
+from srlm.pipeline.driver import run
+from srlm.pipeline.manifest import Manifest
 from srlm.stages import dpo, sft
-from srlm.tiny_model import tiny_checkpoint
-from srlm.training import refuse_sharded_lora
+from srlm.training.trainers import refuse_sharded_lora
 
 LORA = [
     "num_iterations=1",
@@ -96,7 +96,7 @@ def weights(model_dir: Path) -> dict:
 
 
 def test_lora_config_composes_to_a_peft_config():
-    from srlm.training import peft_config
+    from srlm.training.trainers import peft_config
 
     lora = peft_config(compose(["recipe=smoke", *LORA]))
     assert (lora.r, lora.lora_alpha, set(lora.target_modules)) == (4, 32, set(ADAPTED))

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.errors import SrlmError
-from srlm.judge import fill, load_template
-from srlm.meta_judge import (
+from srlm.core.errors import SrlmError
+from srlm.rewarding.meta_judge import (
     CUE,
     PLACEHOLDERS,
     TEMPLATE,
@@ -17,6 +16,7 @@ from srlm.meta_judge import (
     position_stats,
     ratings,
 )
+from srlm.rewarding.templates import fill, load_template
 
 
 def judgment(candidate_id: str, sample: int, score: float | None, text: str = "") -> dict:
@@ -280,7 +280,7 @@ def test_position_stats_of_a_consistent_meta_judge_with_unparsed_verdicts():
 
 
 def test_probability_verdicts_are_decided_over_both_orders_so_a_constant_position_bias_cancels():
-    from srlm.meta_judge import combine_orders
+    from srlm.rewarding.meta_judge import combine_orders
 
     # always "A" when read alone (p_a > 0.5 in both orders), but x is likelier to win in both positions
     rows = [

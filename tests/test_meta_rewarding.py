@@ -7,11 +7,11 @@ import signal
 import conftest
 import pytest
 
-from srlm.config import compose
-from srlm.io import read_jsonl
-from srlm.judge import fill, load_template
-from srlm.meta_judge import judgment_id
-from srlm.report import make_report
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl
+from srlm.reporting.report import make_report
+from srlm.rewarding.meta_judge import judgment_id
+from srlm.rewarding.templates import fill, load_template
 
 ARGS = conftest.META_SMOKE
 

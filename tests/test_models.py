@@ -6,12 +6,15 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from srlm.config import compose
-from srlm.embedded import INSTALL_HINT
-from srlm.errors import SrlmError
-from srlm.io import write_jsonl
-from srlm.models import EMBEDDED, load_tokenizer, resolve_dtype, resolve_model
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.core.io import write_jsonl
+from srlm.core.paths import RunPaths
+from srlm.models.checkpoints import EMBEDDED
+from srlm.models.embedded import INSTALL_HINT
+from srlm.models.loading import load_tokenizer
+from srlm.models.precision import resolve_dtype
+from srlm.models.resolve import resolve_model
 
 
 def test_missing_embedded_package_names_the_install_command(monkeypatch, tmp_path):
@@ -34,7 +37,7 @@ def test_without_a_gpu_both_trainers_compute_in_float32_whatever_trls_default(tm
     """TRL's configs default to bf16, which a CPU without native bf16 emulates about 10x slower."""
     from trl import DPOConfig, SFTConfig
 
-    from srlm.training import common_args
+    from srlm.training.trainers import common_args
 
     cfg = compose([f"run_dir={tmp_path}"])  # the default recipe: model.dtype=auto
     assert resolve_dtype(cfg.model.dtype) == torch.float32

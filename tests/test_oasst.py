@@ -1,7 +1,7 @@
 import pytest
 
-from srlm.errors import SrlmError
-from srlm.oasst import build_ift, first_turn_prompts, load_messages, ranked_responses
+from srlm.core.errors import SrlmError
+from srlm.data.oasst import build_ift, first_turn_prompts, load_messages, ranked_responses
 
 
 def test_ift_takes_rank0_english_replies(oasst_file):

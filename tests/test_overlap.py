@@ -2,11 +2,11 @@
 
 import pytest
 
-from srlm.config import ROOT, compose
-from srlm.errors import SrlmError
-from srlm.io import read_jsonl
-from srlm.paths import RunPaths
-from srlm.prompt_sets import normalize, training_prompts
+from srlm.config.compose import ROOT, compose
+from srlm.core.errors import SrlmError
+from srlm.core.io import read_jsonl
+from srlm.core.paths import RunPaths
+from srlm.data.prompt_sets import normalize, training_prompts
 from srlm.stages import eft
 from srlm.stages.eval import check_no_overlap
 from srlm.stages.prompts import excluded_prompts

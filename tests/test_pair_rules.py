@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from srlm.errors import SrlmError
-from srlm.pair_rules import choose_pair
+from srlm.core.errors import SrlmError
+from srlm.rewarding.pair_rules import choose_pair
 
 
 def items(*specs: tuple[str, float, int]) -> list[dict]:

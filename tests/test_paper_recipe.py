@@ -8,10 +8,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from srlm.config import compose
-from srlm.driver import plan
-from srlm.io import read_json, read_jsonl
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.core.io import read_json, read_jsonl
+from srlm.core.paths import RunPaths
+from srlm.pipeline.driver import plan
 from srlm.stages import eft, sft_baseline
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -84,7 +84,7 @@ PAPER_EFT_TRAIN = 1775  # EFT train examples the agreement filter kept, before r
 
 
 def test_paper_recipe_leaves_room_for_the_papers_pair_and_eft_counts_and_holds_no_pair_out(tmp_path):
-    from srlm.stages.prompts import wanted
+    from srlm.data.prompt_pool import wanted
 
     cfg = compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])
     for t, pairs in PAPER_PAIRS.items():
@@ -94,7 +94,7 @@ def test_paper_recipe_leaves_room_for_the_papers_pair_and_eft_counts_and_holds_n
 
 
 def test_a_prompt_schedule_gives_each_iteration_its_count_and_repeats_the_last(tmp_path):
-    from srlm.stages.prompts import wanted
+    from srlm.data.prompt_pool import wanted
 
     cfg = compose(["recipe=smoke", "prompts.per_iteration=5", "prompts.per_iteration_schedule=[2,3]"])
     assert [wanted(cfg, t) for t in (1, 2, 3)] == [2, 3, 3]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from conftest import smoke_overrides
 
-from srlm.config import compose
-from srlm.driver import run
-from srlm.io import read_jsonl
-from srlm.manifest import Manifest
-from srlm.paths import LOOP_STAGES, SEED_STAGES
-from srlm.report import write_report
-from srlm.status import status_table
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl
+from srlm.core.paths import LOOP_STAGES, SEED_STAGES
+from srlm.pipeline.driver import run
+from srlm.pipeline.manifest import Manifest
+from srlm.pipeline.status import status_table
+from srlm.reporting.report import write_report
 
 
 def test_smoke_runs_two_iterations_with_pairs_and_eval(tmp_path):
@@ -59,7 +59,7 @@ def test_cli_status_and_errors(tmp_path):
 
 
 def test_zero_pairs_stops_with_a_clear_error(tmp_path):
-    from srlm.errors import SrlmError
+    from srlm.core.errors import SrlmError
 
     cfg = compose(smoke_overrides(tmp_path / "run", "num_iterations=1", "pairs.min_gap=5"))
     try:
@@ -141,7 +141,7 @@ def test_eval_with_a_rewardbench_file(tmp_path):
 
 
 def test_eval_prompts_overlapping_training_are_an_error(tmp_path):
-    from srlm.errors import SrlmError
+    from srlm.core.errors import SrlmError
 
     first = read_jsonl(Path("data/seed/messages.jsonl"))[0]["text"]
     evals = tmp_path / "eval.jsonl"

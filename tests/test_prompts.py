@@ -6,8 +6,8 @@ import pytest
 from omegaconf import OmegaConf
 from rouge_score import rouge_scorer, tokenizers
 
-from srlm.config import PromptsConfig
-from srlm.near_duplicates import NearDuplicateIndex, rouge_l, tokenize
+from srlm.config.schema import PromptsConfig
+from srlm.data.near_duplicates import NearDuplicateIndex, rouge_l, tokenize
 from srlm.stages.prompts import keep_instruction, keep_new
 
 
@@ -179,9 +179,9 @@ def test_near_duplicate_index_edges():
 def test_pool_and_eval_prompts_over_the_token_limit_are_left_out_and_counted(tmp_path, capsys):
     import json
 
-    from srlm.config import compose
-    from srlm.eval_tasks import within_prompt_limit
-    from srlm.paths import RunPaths
+    from srlm.config.compose import compose
+    from srlm.core.paths import RunPaths
+    from srlm.evaluation.tasks import within_prompt_limit
     from srlm.stages import current_model
     from srlm.stages.prompts import from_pool
 
@@ -206,8 +206,8 @@ def test_pool_and_eval_prompts_over_the_token_limit_are_left_out_and_counted(tmp
 def test_a_pool_with_fewer_prompts_than_asked_is_one_line_and_a_metric(tmp_path, capsys):
     import json
 
-    from srlm.config import compose
-    from srlm.paths import RunPaths
+    from srlm.config.compose import compose
+    from srlm.core.paths import RunPaths
     from srlm.stages.prompts import from_pool
 
     pool = tmp_path / "pool.jsonl"

@@ -5,8 +5,16 @@ import math
 
 import pytest
 
-from srlm.errors import SrlmError
-from srlm.report import collect_run, collect_series, format_value, is_rate, make_report, plan_figures, write_report
+from srlm.core.errors import SrlmError
+from srlm.reporting.report import (
+    collect_run,
+    collect_series,
+    format_value,
+    is_rate,
+    make_report,
+    plan_figures,
+    write_report,
+)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -11,8 +11,8 @@ import time
 import conftest
 import pytest
 
-from srlm.io import read_jsonl
-from srlm.status import status_table
+from srlm.core.io import read_jsonl
+from srlm.pipeline.status import status_table
 
 ARGS = [
     "recipe=smoke",
@@ -131,7 +131,7 @@ def test_a_finished_run_started_again_writes_nothing(tmp_path, unbroken):
 
 
 def test_a_checkpoint_cut_short_is_not_resumed_from(tmp_path):
-    from srlm.training import last_checkpoint
+    from srlm.training.trainers import last_checkpoint
 
     for step, complete in ((2, True), (10, True), (12, False)):  # 12: killed, or the disk filled up, while saving
         (tmp_path / f"checkpoint-{step}").mkdir()

@@ -11,13 +11,13 @@ import time
 import conftest
 import pytest
 
-from srlm.config import compose
-from srlm.driver import prepare_run_dir, run
-from srlm.errors import SrlmError
-from srlm.io import file_mode, write_json
-from srlm.run_lock import RunLock, is_running
-from srlm.status import status_table
-from srlm.tiny_model import tiny_checkpoint
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.core.io import file_mode, write_json
+from srlm.models.tiny import tiny_checkpoint
+from srlm.pipeline.driver import prepare_run_dir, run
+from srlm.pipeline.run_lock import RunLock, is_running
+from srlm.pipeline.status import status_table
 
 
 def test_a_second_driver_on_the_same_run_dir_is_refused_before_touching_it(tmp_path):

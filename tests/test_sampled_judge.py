@@ -17,10 +17,10 @@ from collections import defaultdict
 import pytest
 from conftest import message, smoke_overrides, write_jsonl
 
-from srlm.config import compose
-from srlm.driver import run
-from srlm.io import read_jsonl
-from srlm.manifest import Manifest
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl
+from srlm.pipeline.driver import run
+from srlm.pipeline.manifest import Manifest
 
 SAMPLES = 3
 CANDIDATES = 3

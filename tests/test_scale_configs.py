@@ -19,9 +19,9 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from accelerate.utils import DeepSpeedPlugin
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env
 
-from srlm.config import CONF_DIR, compose
-from srlm.launch import stage_command
-from srlm.paths import RunPaths
+from srlm.config.compose import CONF_DIR, compose
+from srlm.core.paths import RunPaths
+from srlm.pipeline.launch import stage_command
 
 ACCELERATE_DIR = CONF_DIR / "accelerate"
 # name: (distributed_type, ZeRO stage, optimizer offload device, parameter offload device)
@@ -108,7 +108,7 @@ class OnGpus:
 def trainer_args(tmp_path: Path, world_size: int, bf16: bool = True) -> OnGpus:
     from trl import DPOConfig
 
-    from srlm.training import common_args
+    from srlm.training.trainers import common_args
 
     cfg = compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])
     return OnGpus(DPOConfig(**common_args(cfg.dpo, cfg, tmp_path / "out", seed=0)), world_size, bf16)
@@ -318,9 +318,9 @@ def test_deepspeed_zero3_trains_on_two_cpu_processes_and_saves_whole_weights(tmp
     import torch
     from transformers import AutoModelForCausalLM
 
-    from srlm.driver import run
-    from srlm.manifest import Manifest
-    from srlm.tiny_model import tiny_checkpoint
+    from srlm.models.tiny import tiny_checkpoint
+    from srlm.pipeline.driver import run
+    from srlm.pipeline.manifest import Manifest
 
     kept = "disk.keep_checkpoints=true"  # the optimizer shards are looked at after the run
     paths = run(compose([*accelerate_run(tmp_path / "zero3", on_this_cpu(tmp_path, "zero3")), kept]))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from srlm.io import read_jsonl
-from srlm.metrics import SECTIONS
-from srlm.prompt_sets import normalize
+from srlm.core.io import read_jsonl
+from srlm.data.prompt_sets import normalize
+from srlm.evaluation.metrics import SECTIONS
 
 SEED = Path(__file__).resolve().parent.parent / "data" / "seed"
 PREFERENCES = SEED / "preferences.jsonl"
@@ -69,7 +69,7 @@ def test_eval_prompts_keep_their_id_style_and_size(rows):
 
 def test_every_subset_belongs_to_a_rewardbench_section(rows):
     unknown = sorted({r["subset"] for r in rows[PREFERENCES]} - SECTION_OF.keys())
-    assert unknown == [], f"subsets not in srlm.metrics.SECTIONS: {unknown}"
+    assert unknown == [], f"subsets not in srlm.evaluation.metrics.SECTIONS: {unknown}"
 
 
 def test_each_of_the_four_sections_has_enough_pairs_over_several_subsets(rows):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from srlm.cli import main
-from srlm.io import read_json, read_jsonl
+from srlm.cli.main import main
+from srlm.core.io import read_json, read_jsonl
 
 SMOKE = ["recipe=smoke", "generation.backend=hf"]
 V1_SUBSETS = ("alpacaeval-easy", "llmbar-natural", "xstest-should-respond", "hep-python")

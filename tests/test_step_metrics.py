@@ -14,9 +14,9 @@ from pathlib import Path
 import conftest
 import pytest
 
-from srlm.io import read_jsonl
-from srlm.manifest import Manifest
-from srlm.tracking import keep_steps_upto, read_step_events, train_step_offset
+from srlm.core.io import read_jsonl
+from srlm.pipeline.manifest import Manifest
+from srlm.reporting.tracking import keep_steps_upto, read_step_events, train_step_offset
 
 ARGS = ["recipe=smoke", "logger=wandb", "eval.rewardbench=null"]
 STALE_LOSS = 123.0

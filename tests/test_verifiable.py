@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from srlm.cli import main
-from srlm.config import compose
-from srlm.errors import SrlmError
-from srlm.io import read_json, read_jsonl
-from srlm.paths import RunPaths
-from srlm.verifiable import NEEDS_PUNKT, load_verifiable, punkt_available, registry, supported_ids, verify
+from srlm.cli.main import main
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.core.io import read_json, read_jsonl
+from srlm.core.paths import RunPaths
+from srlm.data.verifiable import NEEDS_PUNKT, load_verifiable, punkt_available, registry, supported_ids, verify
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = {name: REPO / "data" / "verifiable" / f"{name}.jsonl" for name in ("train", "dev", "eval")}
@@ -118,8 +118,8 @@ def test_shipped_sets_load_and_span_the_types_single_and_combined():
 
 
 def test_shipped_sets_share_no_prompt_or_task_with_each_other_or_the_seed_sets():
-    from srlm.eval_sets import load_prompt_set
-    from srlm.prompt_sets import normalize
+    from srlm.data.eval_sets import load_prompt_set
+    from srlm.data.prompt_sets import normalize
 
     seed = REPO / "data" / "seed"
     others = {
@@ -145,7 +145,7 @@ def test_held_out_verifiable_prompts_are_kept_from_the_pool_and_refused_when_tra
 
     cfg = compose(["recipe=smoke", f"run_dir={tmp_path}", f"eval.ifeval={SETS['dev']}"])
     dev = [r["prompt"] for r in read_jsonl(SETS["dev"])]
-    from srlm.prompt_sets import normalize
+    from srlm.data.prompt_sets import normalize
 
     assert {normalize(p) for p in dev} <= excluded_prompts(cfg, RunPaths(tmp_path).iteration(1))
     with pytest.raises(SrlmError, match=r"dev\.jsonl: 1 prompt\(s\) also used for training"):
@@ -160,7 +160,7 @@ def result(ids, strict, loose):
 
 
 def test_ifeval_figures_of_known_verdicts():
-    from srlm.ifeval import ifeval_scores
+    from srlm.evaluation.ifeval import ifeval_scores
 
     a, b = "punctuation:no_comma", "keywords:existence"
     scores = ifeval_scores(
@@ -178,7 +178,7 @@ def test_ifeval_figures_of_known_verdicts():
 
 
 def test_difference_of_two_models_on_the_same_prompts_is_paired():
-    from srlm.ifeval import difference
+    from srlm.evaluation.ifeval import difference
 
     a = "punctuation:no_comma"
     seed = [{"key": str(k), **result([a], [k < 2], [k < 2])} for k in range(8)]  # passes prompts 0, 1
@@ -205,7 +205,7 @@ HAND_BUILT = [
 
 
 def hand_built_iteration(tmp_path: Path, source: str):
-    from srlm.io import write_jsonl
+    from srlm.core.io import write_jsonl
 
     cfg = compose(["recipe=smoke", f"run_dir={tmp_path}", "judge.mode=sampled", f"judge.source={source}"])
     paths = RunPaths(tmp_path).iteration(1)
@@ -256,7 +256,7 @@ def test_the_verifier_and_random_sources_make_their_own_pairs(tmp_path):
 
 
 def test_drift_warning_when_self_scores_rise_while_verified_accuracy_falls():
-    from srlm.reward_audit import drift_warning
+    from srlm.evaluation.reward_audit import drift_warning
 
     rising = {
         1: {"mean_self_score": 3.0, "verified_pass_rate": 0.5},
@@ -341,7 +341,7 @@ def test_srlm_eval_refuses_a_bad_ifeval_file_before_loading_the_model(tmp_path, 
 
 
 def test_srlm_eval_ifeval_in_googles_schema_killed_and_resumed(tmp_path):
-    from srlm.ifeval import FIGURES
+    from srlm.evaluation.ifeval import FIGURES
 
     rows = read_jsonl(SETS["dev"])[:8]
     source = tmp_path / "input_data.jsonl"
@@ -370,7 +370,7 @@ def test_srlm_eval_ifeval_in_googles_schema_killed_and_resumed(tmp_path):
 
 
 def test_eft_verdicts_from_the_verifier_and_passing_answers_as_ift(tmp_path):
-    from srlm.judge import parse_score
+    from srlm.rewarding.verdicts import parse_score
 
     always = {
         "key": 1,

@@ -10,9 +10,9 @@ import conftest
 import pytest
 from omegaconf import OmegaConf
 
-from srlm.config import BACKEND_KEYS
-from srlm.engine.vllm import unavailable_reason
-from srlm.io import read_jsonl
+from srlm.config.checks import BACKEND_KEYS
+from srlm.core.io import read_jsonl
+from srlm.inference.engines.vllm import unavailable_reason
 
 pytestmark = pytest.mark.slow
 if unavailable_reason():

@@ -18,7 +18,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "srlm", "conf", "recipes", "data")
-SHIPPED = "srlm/_root"  # where the wheel keeps them (srlm/resources.py)
+SHIPPED = "srlm/_root"  # where the wheel keeps them (srlm/core/resources.py)
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +83,7 @@ def test_installed_wheel_runs_outside_the_checkout(wheel_site, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site)}
-    probe = "import srlm, srlm.config as c; print(srlm.__file__); print(c.ROOT); print(c.CONF_DIR)"
+    probe = "import srlm, srlm.config.compose as c; print(srlm.__file__); print(c.ROOT); print(c.CONF_DIR)"
     imported = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert imported.returncode == 0, imported.stderr[-2000:]
     module, root, conf_dir = (Path(line) for line in imported.stdout.splitlines())

@@ -12,11 +12,11 @@ import importlib
 import sys
 from pathlib import Path
 
-from srlm.errors import SrlmError
-from srlm.io import write_json
-from srlm.models import model_path
-from srlm.paths import IterationPaths, RunPaths
-from srlm.seeds import derive_seed
+from srlm.core.errors import SrlmError
+from srlm.core.io import write_json
+from srlm.core.paths import IterationPaths, RunPaths
+from srlm.core.seeds import derive_seed, stage_seed  # noqa: F401 - the stages name it here
+from srlm.models.resolve import model_path
 
 STAGE_MODULES = {
     "eft": "srlm.stages.eft",
@@ -30,10 +30,6 @@ STAGE_MODULES = {
     "dpo": "srlm.stages.dpo",
     "eval": "srlm.stages.eval",
 }
-
-
-def stage_seed(cfg, paths: IterationPaths, stage: str) -> int:
-    return derive_seed(cfg.seed, paths.t, stage)
 
 
 def current_model(cfg, paths: IterationPaths) -> str:
@@ -62,8 +58,8 @@ def run_stage(stage: str, cfg, paths: IterationPaths) -> dict:
 
 def main(stage: str, argv: list[str] | None = None) -> int:
     """Entry of `python -m srlm.stages.<stage> RUN_DIR ITERATION`."""
-    from srlm.config import load_run_config
-    from srlm.distributed import is_rank_zero, rank, shutdown, world_size
+    from srlm.config.run_config import load_run_config
+    from srlm.core.distributed import is_rank_zero, rank, shutdown, world_size
 
     parser = argparse.ArgumentParser(prog=f"python -m srlm.stages.{stage}")
     parser.add_argument("run_dir")

@@ -3,7 +3,7 @@
 With LoRA the reference is M_t with the adapter disabled (no second copy) and the merged model is
 saved. With LoRA or `dpo.precompute_ref_log_probs` TRL computes the reference log-probs with the policy
 before its first step (still M_t, in eval mode) and no reference model is loaded; a separate reference is
-loaded in the policy's dtype (`srlm.reference`). The stage resumes from its last trainer checkpoint (the
+loaded in the policy's dtype (`srlm.training.reference`). The stage resumes from its last trainer checkpoint (the
 precompute runs again on the freshly loaded M_t).
 
 Run by hand: `python -m srlm.stages.dpo RUN_DIR ITERATION`.
@@ -16,11 +16,12 @@ import random
 
 from datasets import Dataset
 
-from srlm import metrics, reference
-from srlm.io import read_jsonl
-from srlm.models import load_model, load_tokenizer
+from srlm.core.io import read_jsonl
+from srlm.evaluation import metrics
+from srlm.models.loading import load_model, load_tokenizer
 from srlm.stages import current_model, main, stage_seed
-from srlm.training import (
+from srlm.training import reference
+from srlm.training.trainers import (
     CrashInjection,
     ShareCheckpoints,
     StepLog,

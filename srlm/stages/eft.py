@@ -8,7 +8,7 @@ Ranked OASST replies get verdicts from `eft.verdict_source`:
 - `written`: verdicts written for the seed set (`data.verdicts`, keyed by message_id),
 - `human_rank`: a score derived from the human rank, with a rubric-level justification.
 With `eft.verifiable`, the verifier's verdicts on the base model's answers to verifiable prompts join them
-(`srlm.verifiable_seed`).
+(`srlm.rewarding.verifiable_seed`).
 A prompt's verdicts are kept only when their scores order the replies as the humans did; the most
 common score is thinned by `eft.drop_score_fraction` (paper: part of the 4s). A held-out split of
 ranked prompts (`eft_eval.jsonl`) is what evaluation measures judge-human agreement on.
@@ -22,18 +22,20 @@ import random
 from collections import Counter
 from pathlib import Path
 
-from srlm import distributed
-from srlm.batches import items_per_call, run_batches
-from srlm.config import enum_value
-from srlm.engine import open_engine
-from srlm.errors import SrlmError
-from srlm.io import RowWriter, read_jsonl, write_json, write_jsonl
-from srlm.judge import fill, judge_sampled, load_template, parse_score
-from srlm.models import model_path, resolve_model
-from srlm.oasst import build_ift, load_messages, ranked_responses
-from srlm.prompt_sets import report_shortfall
+from srlm.config.run_config import enum_value
+from srlm.core import distributed
+from srlm.core.errors import SrlmError
+from srlm.core.io import RowWriter, read_jsonl, write_json, write_jsonl
+from srlm.data.prompt_sets import report_shortfall
+from srlm.data.seed import seed_data
+from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.engines import open_engine
+from srlm.models.resolve import model_path, resolve_model
+from srlm.rewarding.scoring import judge_sampled
+from srlm.rewarding.templates import fill, load_template
+from srlm.rewarding.verdicts import parse_score
+from srlm.rewarding.verifiable_seed import verifiable_seed
 from srlm.stages import main, stage_seed
-from srlm.verifiable_seed import verifiable_seed
 
 LEVELS = {
     0: "The response is not relevant to the question and gives no useful information.",
@@ -48,13 +50,6 @@ LEVELS = {
 def rank_score(rank: int, n: int) -> int:
     """Score 5 for the best of n replies down to 1 or 0 for the worst, evenly spaced."""
     return max(0, 5 - round(rank * 4 / max(n - 1, 1)))
-
-
-def split_prompts(ranked: list[dict], eval_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:
-    order = sorted(ranked, key=lambda r: r["prompt_id"])
-    random.Random(seed).shuffle(order)
-    n_eval = round(len(order) * eval_fraction)
-    return order[n_eval:], order[:n_eval]
 
 
 def verdicts_for(cfg, paths, train: list[dict], template: str) -> dict[str, list[tuple[str, int | None]]]:
@@ -166,34 +161,6 @@ def rebalance(examples: list[dict], fraction: float, seed: int) -> tuple[list[di
     return [e for e in examples if id(e) not in drop], len(drop)
 
 
-def seed_data(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
-    """(IFT examples, ranked train prompts, held-out ranked prompts), the same on every rank and every call.
-
-    Rank 0 writes `ift.jsonl` and `eft_eval.jsonl`; the others use the rows they computed themselves.
-    """
-    ift, train, held_out = seed_sets(cfg, paths)
-    if distributed.is_rank_zero():
-        write_jsonl(paths.ift, ift)
-        write_jsonl(paths.eft_eval, held_out)
-    return ift, train, held_out
-
-
-def seed_sets(cfg, paths) -> tuple[list[dict], list[dict], list[dict]]:
-    """`seed_data` without writing anything (what the seed stages will train on, known before they run)."""
-    seed = stage_seed(cfg, paths, "eft")
-    messages = load_messages(cfg.data.oasst, cfg.data.oasst_split)
-    ranked = ranked_responses(messages, cfg.data.lang)[: cfg.eft.max_prompts]
-    train, held_out = split_prompts(ranked, cfg.eft.eval_fraction, seed)
-    held_ids = {p["prompt_id"] for p in held_out}
-    ift = [e for e in build_ift(messages, len(messages), seed, cfg.data.lang) if e["prompt_id"] not in held_ids]
-    ift = ift[: cfg.data.ift_size]
-    if not ift:
-        raise SrlmError(
-            f"{cfg.data.oasst}: no IFT examples (first-turn prompts with a rank-0 reply, lang={cfg.data.lang})"
-        )
-    return ift, train, held_out
-
-
 def run(cfg, paths) -> dict:
     seed = stage_seed(cfg, paths, "eft")
     ift, train, held_out = seed_data(cfg, paths)
@@ -205,7 +172,7 @@ def run(cfg, paths) -> dict:
         examples, counts = agreeing_examples(train, verdicts_for(cfg, paths, train, template), template)
         for e in examples:
             e["source"] = enum_value(cfg.eft.verdict_source)
-        if cfg.eft.verifiable:  # the verifier's verdicts on the base model's answers (srlm.verifiable_seed)
+        if cfg.eft.verifiable:  # the verifier's verdicts on the base model's answers (srlm.rewarding.verifiable_seed)
             extra_ift, verified, verifiable_counts = verifiable_seed(cfg, paths, template)
             examples += [{**e, "source": "verifier"} for e in verified]
             counts.update(verifiable_counts)

@@ -8,7 +8,7 @@ Measures, for the model M this iteration produced (M_1 at iteration 0, M_{t+1} a
 - RewardBench-style accuracy of M as a generative judge and, after DPO, of its implicit reward;
 - IFEval's figures of M on the held-out verifiable prompts of `eval.ifeval`, and the reward audit of this
   iteration's judge (`reward_audit.json` of the pairs stage).
-Rows are written as they are computed (`eval_*.jsonl`, see `srlm.eval_tasks`), so an interrupted eval resumes.
+Rows are written as they are computed (`eval_*.jsonl`, see `srlm.evaluation.tasks`), so an interrupted eval resumes.
 
 Run by hand: `python -m srlm.stages.eval RUN_DIR ITERATION`.
 """
@@ -18,12 +18,18 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from srlm import distributed, metrics
-from srlm.config import enum_value
-from srlm.engine import open_engine
-from srlm.errors import SrlmError
-from srlm.eval_sets import load_preference_pairs, load_prompt_set
-from srlm.eval_tasks import (
+from srlm.config.run_config import enum_value
+from srlm.core import distributed
+from srlm.core.errors import SrlmError
+from srlm.core.io import read_json, read_jsonl, write_json
+from srlm.data.eval_sets import load_preference_pairs, load_prompt_set
+from srlm.data.prompt_sets import normalize, training_prompts
+from srlm.data.verifiable import load_verifiable
+from srlm.evaluation import metrics
+from srlm.evaluation.evaluators import Evaluator, make_evaluator
+from srlm.evaluation.ifeval import difference as ifeval_difference
+from srlm.evaluation.ifeval import run_ifeval
+from srlm.evaluation.tasks import (
     EvalRows,
     implicit_reward,
     pair_logprobs,
@@ -35,13 +41,8 @@ from srlm.eval_tasks import (
     win_rate_against,
     within_prompt_limit,
 )
-from srlm.evaluation import Evaluator, make_evaluator
-from srlm.ifeval import difference as ifeval_difference
-from srlm.ifeval import run_ifeval
-from srlm.io import read_json, read_jsonl, write_json
-from srlm.prompt_sets import normalize, training_prompts
+from srlm.inference.engines import open_engine
 from srlm.stages import current_model, main, stage_seed
-from srlm.verifiable import load_verifiable
 
 
 def eval_rows(cfg, paths) -> EvalRows:

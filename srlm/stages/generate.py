@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import statistics
 
-from srlm import distributed
-from srlm.batches import items_per_call, run_batches
-from srlm.engine import open_engine
-from srlm.io import RowWriter, read_jsonl
+from srlm.core import distributed
+from srlm.core.io import RowWriter, read_jsonl
+from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.engines import open_engine
 from srlm.stages import current_model, main, stage_seed
 
 

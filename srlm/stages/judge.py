@@ -10,12 +10,15 @@ Run by hand: `python -m srlm.stages.judge RUN_DIR ITERATION`.
 
 from __future__ import annotations
 
-from srlm import distributed, metrics
-from srlm.batches import items_per_call, run_batches
-from srlm.config import enum_value, judgments_per_candidate
-from srlm.engine import open_engine
-from srlm.io import RowWriter, read_jsonl
-from srlm.judge import judge_expected, judge_sampled, load_template, mean_scores
+from srlm.config.checks import judgments_per_candidate
+from srlm.config.run_config import enum_value
+from srlm.core import distributed
+from srlm.core.io import RowWriter, read_jsonl
+from srlm.evaluation import metrics
+from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.engines import open_engine
+from srlm.rewarding.scoring import judge_expected, judge_sampled, mean_scores
+from srlm.rewarding.templates import load_template
 from srlm.stages import current_model, main, stage_seed
 
 

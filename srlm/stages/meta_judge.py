@@ -14,35 +14,26 @@ from __future__ import annotations
 
 import random
 
-from srlm import distributed
-from srlm.batches import items_per_call, run_batches
-from srlm.config import enum_value
-from srlm.engine import open_engine
-from srlm.errors import SrlmError
-from srlm.io import RowWriter, read_jsonl, write_json
-from srlm.judge import cue_tokens, fill, load_template
-from srlm.meta_judge import (
+from srlm.config.run_config import enum_value
+from srlm.core import distributed
+from srlm.core.errors import SrlmError
+from srlm.core.io import RowWriter, read_jsonl, write_json
+from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.engines import open_engine
+from srlm.rewarding.judgments import judgment_rows
+from srlm.rewarding.meta_judge import (
     CUE,
     PLACEHOLDERS,
-    combine_orders,
     comparisons,
     judgment_id,
     parse_meta_verdict,
     position_stats,
 )
+from srlm.rewarding.scoring import cue_tokens
+from srlm.rewarding.templates import fill, load_template
 from srlm.stages import current_model, main, stage_seed
 
 RUBRIC_STAND_INS = {"prompt": "[the user's question, shown above]", "response": "[the response, shown above]"}
-
-
-def judgment_rows(cfg, paths) -> list[dict]:
-    """The judge stage's judgments in its primary mode, as the meta-judge reads them (`text` = the judgment)."""
-    mode = enum_value(cfg.judge.mode)
-    return [
-        {"candidate_id": r["candidate_id"], "sample": r["sample"], "score": r["score"], "text": r["raw"]}
-        for r in read_jsonl(paths.judgments)
-        if r["mode"] == mode
-    ]
 
 
 def chosen_candidates(cfg, paths, rows: list[dict]) -> list[dict]:
@@ -90,12 +81,6 @@ def meta_verdicts(engine, items: list[dict], mc, seeds: list[int]) -> list[dict]
         found = [(parse_meta_verdict(o[0]["text"]), o[0]["text"], None) for o in outs]
     keep = ("id", "candidate_id", "prompt_id", "a", "b")
     return [{**{k: it[k] for k in keep}, "winner": w, "p_a": p, "raw": raw} for it, (w, raw, p) in zip(items, found)]
-
-
-def battles(cfg, paths) -> list[dict]:
-    """The comparisons as the ratings read them: in probability mode each pair decided over both orders."""
-    rows = read_jsonl(paths.meta_judgments)
-    return combine_orders(rows) if enum_value(cfg.meta.mode) == "probability" else rows
 
 
 def label_tokens(tokenizer) -> tuple[str, tuple[int, int]]:

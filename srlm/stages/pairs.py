@@ -1,8 +1,8 @@
 """Pairs: per prompt, the highest- vs the lowest-scored candidate; ties and unscored candidates dropped.
 
-Scores come from `judge.source` (`srlm.pair_sources`: the self-judge, the verifier or random). Candidates of
+Scores come from `judge.source` (`srlm.rewarding.pair_sources`: the self-judge, the verifier or random). Candidates of
 verifiable prompts are checked by the verifier (`verified.jsonl`) and the reward audit of the self-judge against
-it is written (`reward_audit.json`, `srlm.reward_audit`).
+it is written (`reward_audit.json`, `srlm.evaluation.reward_audit`).
 
 With `meta.enabled`, judge pairs join them (kind `judge`): per response, the best- vs the worst-rated of its
 judgments by the meta-judge's battles, the prompt being the judge prompt of that response.
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import statistics
 
-from srlm import reward_audit
-from srlm.config import enum_value
-from srlm.errors import SrlmError
-from srlm.io import read_jsonl, write_json, write_jsonl
-from srlm.judge import fill, load_template, mean_scores
-from srlm.pair_rules import choose_pair
-from srlm.pair_sources import source_scores, verify_candidates
+from srlm.config.run_config import enum_value
+from srlm.core.errors import SrlmError
+from srlm.core.io import read_jsonl, write_json, write_jsonl
+from srlm.evaluation import reward_audit
+from srlm.rewarding.pair_rules import choose_pair
+from srlm.rewarding.pair_sources import source_scores, verify_candidates
+from srlm.rewarding.scoring import mean_scores
+from srlm.rewarding.templates import fill, load_template
 from srlm.stages import main, stage_seed
 
 
@@ -84,8 +85,8 @@ def build_pairs(
 
 def with_judge_pairs(cfg, paths, actor_pairs: list[dict]) -> tuple[list[dict], dict]:
     """Meta-Rewarding's judge pairs from the meta-judge's battles: score-balanced, capped to their share."""
-    from srlm.meta_judge import balance_scores, cap_share, judge_pairs
-    from srlm.stages.meta_judge import battles, judgment_rows
+    from srlm.rewarding.judgments import battles, judgment_rows
+    from srlm.rewarding.meta_judge import balance_scores, cap_share, judge_pairs
 
     mc = cfg.meta
     template = load_template(cfg.judge.template)

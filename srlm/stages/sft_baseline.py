@@ -10,14 +10,15 @@ Run by hand: `python -m srlm.stages.sft_baseline RUN_DIR 0`.
 
 from __future__ import annotations
 
-from srlm.stages import main
-from srlm.stages.eft import seed_data
-from srlm.stages.sft import train
+from srlm.data.seed import seed_data
+from srlm.stages import current_model, main, stage_seed
+from srlm.training.sft import train
 
 
 def run(cfg, paths) -> dict:
     ift, _, _ = seed_data(cfg, paths)
-    return train(cfg, paths, ift, paths.baseline_dir, seed_name="sft_baseline")
+    seed = stage_seed(cfg, paths, "sft_baseline")
+    return train(cfg, current_model(cfg, paths), ift, paths.baseline_dir, seed, "sft_baseline")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Data sources: Open Assistant, prompt sets, eval sets, verifiable (IFEval-style) prompts."""

@@ -1,0 +1,1 @@
+"""Evaluation: metrics with intervals, eval tasks, judges as evaluators, IFEval, reward audit."""

@@ -1,0 +1,1 @@
+"""Inference: engines (HF, vLLM) and the one resumable loop that runs rows through them."""

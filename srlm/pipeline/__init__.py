@@ -1,0 +1,1 @@
+"""Runs the loop: driver, stage launch, manifest, lock, pre-flight checks, status, disk."""

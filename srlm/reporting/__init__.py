@@ -1,0 +1,1 @@
+"""What people read: metrics.jsonl and wandb tracking, the HTML report, summaries."""

@@ -1,0 +1,1 @@
+"""Training: TRL trainers for SFT and DPO, the DPO reference model."""
