@@ -11,9 +11,9 @@ from srlm.config.compose import compose
 from srlm.core.errors import SrlmError
 from srlm.core.paths import RunPaths
 from srlm.data.oasst import load_messages
+from srlm.data.prompt_pool import pool_prompts
 from srlm.rewarding.templates import load_template
 from srlm.stages.eval import eval_prompts
-from srlm.data.prompt_pool import pool_prompts
 
 
 def lines(path, rows, raw: bytes = b""):

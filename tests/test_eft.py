@@ -6,8 +6,8 @@ import pytest
 
 from srlm.config.compose import compose
 from srlm.core.io import read_jsonl
-from srlm.rewarding.verdicts import parse_score
 from srlm.data.seed import split_prompts
+from srlm.rewarding.verdicts import parse_score
 from srlm.stages.eft import agreeing_examples, rank_score, rebalance, verdicts_for
 
 TEMPLATE = "Q: {prompt}\nA: {response}"

@@ -95,10 +95,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     found, state, stack = [], defaultdict(int), []
 
     def visit(m):
-        state[m], stack[len(stack):] = 1, [m]
+        state[m], stack[len(stack) :] = 1, [m]
         for n in sorted(graph.get(m, ())):
             if state[n] == 1:
-                found.append(stack[stack.index(n):] + [n])
+                found.append(stack[stack.index(n) :] + [n])
             elif state[n] == 0 and n in graph:
                 visit(n)
         state[m] = 2

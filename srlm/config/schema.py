@@ -401,4 +401,3 @@ def register_configs() -> None:
     for group, node in GROUPS.items():
         cs.store(group=group, name="schema", node=node)
     register_resolvers()
-

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from srlm.core import distributed
-from srlm.core.io import RowWriter
 from srlm.core.seeds import derive_seed
 from srlm.data.prompt_sets import report_too_long, too_long
 from srlm.evaluation import metrics
 from srlm.evaluation.length_control import length_controlled_win_rate
-from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.models.loading import load_tokenizer
 from srlm.rewarding.scoring import mean_scores
 
@@ -39,24 +37,19 @@ def within_prompt_limit(cfg, prompts: list[dict], model: str, name: str) -> tupl
 
 def batched(cfg, rows: EvalRows, name: str, items, process, rows_per_item: int = 1, key=None) -> list[dict]:
     """Rows of `process(batch, seeds)` over items, kept in `eval_<name>.jsonl` (resumable, sharded over ranks)."""
-    writer = RowWriter(rows.dir / f"eval_{name}.jsonl", distributed.rank(), distributed.world_size())
-    try:
-        run_batches(
-            items,
-            item_key=key or (lambda it: it["id"]),
-            length=lambda it: len(str(it.get("prompt", ""))),
-            batch_size=items_per_call(cfg.eval.backend, cfg.judge.batch_size, cfg.generation.chunk_size),
-            seed=derive_seed(rows.seed, name),
-            writer=writer,
-            process=process,
-            row_id=lambda r: r["row_id"],
-            row_item=lambda r: r["item"],
-            rows_per_item=rows_per_item,
-            desc=f"eval {name}",
-        )
-    finally:
-        writer.close()
-    return writer.finish()
+    task = RowPass(
+        items,
+        process,
+        seed=derive_seed(rows.seed, name),
+        item_key=key or (lambda it: it["id"]),
+        length=lambda it: len(str(it.get("prompt", ""))),
+        row_id=lambda r: r["row_id"],
+        row_item=lambda r: r["item"],
+        rows_per_item=rows_per_item,
+        desc=f"eval {name}",
+    )
+    batch_size = items_per_call(cfg.eval.backend, cfg.judge.batch_size, cfg.generation.chunk_size)
+    return run_rows(rows.dir / f"eval_{name}.jsonl", [task], batch_size)
 
 
 def responses(cfg, rows: EvalRows, engine, prompts: list[dict], name: str = "responses") -> list[dict]:

@@ -1,4 +1,4 @@
-"""The resumable, seeded batch loop every model-running stage is built on.
+"""The resumable, seeded batch loop every model-running stage is built on: `run_rows`.
 
 Batches are formed once from the full, length-sorted item list, and every item's seed derives from
 the stage seed and the item's key, so an interrupted and an unbroken run give the same rows: the HF
@@ -9,9 +9,12 @@ engine call (`items_per_call`): a chunk of hundreds of items for vLLM, a device 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from srlm.core import distributed
 from srlm.core.io import RowWriter
 from srlm.core.seeds import derive_seed
 
@@ -67,3 +70,42 @@ def run_batches(
                 per_item[row_item(r)] = per_item.get(row_item(r), 0) + 1
             bar.update(len(batch))
     return writer.rows
+
+
+@dataclass
+class RowPass:
+    """One pass of `items` through `process(batch, seeds)` (the arguments of `run_batches`)."""
+
+    items: Sequence[dict]
+    process: Callable[[list[dict], list[int]], list[dict]]
+    seed: int
+    item_key: Callable[[dict], str]
+    length: Callable[[dict], int]
+    row_id: Callable[[dict], str]
+    row_item: Callable[[dict], str]
+    rows_per_item: int = 1
+    desc: str = ""
+
+
+def run_rows(out: Path, passes: Sequence[RowPass], batch_size: int, order: Callable | None = None) -> list[dict]:
+    """Every pass's rows written to `out` as they finish, resumably and sharded over ranks; rank 0 merges the
+    ranks' rows into `out` (in `order`, else as written) and every rank returns them."""
+    writer = RowWriter(out, distributed.rank(), distributed.world_size())
+    try:
+        for p in passes:
+            run_batches(
+                p.items,
+                p.item_key,
+                p.length,
+                batch_size,
+                p.seed,
+                writer,
+                p.process,
+                p.row_id,
+                p.row_item,
+                p.rows_per_item,
+                p.desc,
+            )
+    finally:
+        writer.close()
+    return writer.finish(order=order)

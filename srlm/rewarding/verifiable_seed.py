@@ -10,11 +10,9 @@ joins the IFT data.
 
 from __future__ import annotations
 
-from srlm.core import distributed
-from srlm.core.io import RowWriter
 from srlm.core.seeds import derive_seed
 from srlm.data.verifiable import load_verifiable, passed, registry, verify
-from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.inference.engines import open_engine
 from srlm.models.resolve import model_path
 from srlm.rewarding.templates import fill
@@ -43,7 +41,6 @@ def written_verdict(row: dict, verdict: dict) -> tuple[str, int]:
 def base_model_answers(cfg, paths, prompts: list[dict]) -> list[dict]:
     """`eft.verifiable_samples` answers per prompt from the base model (resumable, sharded over ranks)."""
     ec = cfg.eft
-    writer = RowWriter(paths.dir / "eft_verifiable_answers.jsonl", distributed.rank(), distributed.world_size())
     engine = open_engine(cfg, model_path(cfg), ec.backend)
     gen = cfg.generation
 
@@ -56,25 +53,27 @@ def base_model_answers(cfg, paths, prompts: list[dict]) -> list[dict]:
             for j, o in enumerate(answers)
         ]
 
+    answers = RowPass(
+        prompts,
+        process,
+        seed=derive_seed(cfg.seed, paths.t, "eft-verifiable"),
+        item_key=lambda p: p["prompt_id"],
+        length=lambda p: len(p["prompt"]),
+        row_id=lambda r: r["answer_id"],
+        row_item=lambda r: r["prompt_id"],
+        rows_per_item=ec.verifiable_samples,
+        desc="eft verifiable answers",
+    )
+    order = {p["prompt_id"]: i for i, p in enumerate(prompts)}
     try:
-        run_batches(
-            prompts,
-            item_key=lambda p: p["prompt_id"],
-            length=lambda p: len(p["prompt"]),
-            batch_size=items_per_call(ec.backend, gen.batch_size, gen.chunk_size),
-            seed=derive_seed(cfg.seed, paths.t, "eft-verifiable"),
-            writer=writer,
-            process=process,
-            row_id=lambda r: r["answer_id"],
-            row_item=lambda r: r["prompt_id"],
-            rows_per_item=ec.verifiable_samples,
-            desc="eft verifiable answers",
+        return run_rows(
+            paths.dir / "eft_verifiable_answers.jsonl",
+            [answers],
+            items_per_call(ec.backend, gen.batch_size, gen.chunk_size),
+            order=lambda r: (order[r["prompt_id"]], r["answer_id"]),
         )
     finally:
-        writer.close()
         engine.close()
-    order = {p["prompt_id"]: i for i, p in enumerate(prompts)}
-    return writer.finish(order=lambda r: (order[r["prompt_id"]], r["answer_id"]))
 
 
 def verifiable_seed(cfg, paths, template: str) -> tuple[list[dict], list[dict], dict]:

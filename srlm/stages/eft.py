@@ -25,10 +25,10 @@ from pathlib import Path
 from srlm.config.run_config import enum_value
 from srlm.core import distributed
 from srlm.core.errors import SrlmError
-from srlm.core.io import RowWriter, read_jsonl, write_json, write_jsonl
+from srlm.core.io import read_jsonl, write_json, write_jsonl
 from srlm.data.prompt_sets import report_shortfall
 from srlm.data.seed import seed_data
-from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.inference.engines import open_engine
 from srlm.models.resolve import model_path, resolve_model
 from srlm.rewarding.scoring import judge_sampled
@@ -97,26 +97,23 @@ def model_verdicts(cfg, paths, judge_dir: str, items: list[dict], template: str)
     to agree with the human rank (`judge.num_samples` is how the loop's judge averages, not used here).
     """
     samples = 1
-    writer = RowWriter(paths.eft_judgments, distributed.rank(), distributed.world_size())
     engine = open_engine(cfg, judge_dir, cfg.eft.backend)
+    verdicts = RowPass(
+        items,
+        lambda batch, seeds: judge_sampled(engine, template, batch, samples, cfg.judge, seeds),
+        seed=stage_seed(cfg, paths, "eft-verdicts"),
+        item_key=lambda it: it["id"],
+        length=lambda it: len(it["prompt"]) + len(it["response"]),
+        row_id=lambda r: f"{r['id']}|{r['sample']}",
+        row_item=lambda r: r["id"],
+        rows_per_item=samples,
+        desc="eft verdicts",
+    )
     try:
-        run_batches(
-            items,
-            item_key=lambda it: it["id"],
-            length=lambda it: len(it["prompt"]) + len(it["response"]),
-            batch_size=items_per_call(cfg.eft.backend, cfg.judge.batch_size, cfg.generation.chunk_size),
-            seed=stage_seed(cfg, paths, "eft-verdicts"),
-            writer=writer,
-            process=lambda batch, seeds: judge_sampled(engine, template, batch, samples, cfg.judge, seeds),
-            row_id=lambda r: f"{r['id']}|{r['sample']}",
-            row_item=lambda r: r["id"],
-            rows_per_item=samples,
-            desc="eft verdicts",
-        )
+        batch_size = items_per_call(cfg.eft.backend, cfg.judge.batch_size, cfg.generation.chunk_size)
+        return run_rows(paths.eft_judgments, [verdicts], batch_size, order=lambda r: (r["id"], r["sample"]))
     finally:
-        writer.close()
         engine.close()
-    return writer.finish(order=lambda r: (r["id"], r["sample"]))
 
 
 def agreeing_examples(train: list[dict], verdicts: dict, template: str) -> tuple[list[dict], Counter]:

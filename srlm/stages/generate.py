@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import statistics
 
-from srlm.core import distributed
-from srlm.core.io import RowWriter, read_jsonl
-from srlm.inference.batches import items_per_call, run_batches
+from srlm.core.io import read_jsonl
+from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.inference.engines import open_engine
 from srlm.stages import current_model, main, stage_seed
 
@@ -34,26 +33,23 @@ def run(cfg, paths) -> dict:
             for j, o in enumerate(cands)
         ]
 
-    writer = RowWriter(paths.candidates, distributed.rank(), distributed.world_size())
-    try:
-        run_batches(
-            prompts,
-            item_key=lambda p: p["prompt_id"],
-            length=lambda p: len(p["chat"]),
-            batch_size=items_per_call(gen.backend, gen.batch_size, gen.chunk_size),
-            seed=stage_seed(cfg, paths, "generate"),
-            writer=writer,
-            process=process,
-            row_id=lambda r: r["candidate_id"],
-            row_item=lambda r: r["prompt_id"],
-            rows_per_item=gen.num_candidates,
-            desc=f"generate (iteration {paths.t})",
-        )
-    finally:
-        writer.close()
-        engine.close()
+    candidates = RowPass(
+        prompts,
+        process,
+        seed=stage_seed(cfg, paths, "generate"),
+        item_key=lambda p: p["prompt_id"],
+        length=lambda p: len(p["chat"]),
+        row_id=lambda r: r["candidate_id"],
+        row_item=lambda r: r["prompt_id"],
+        rows_per_item=gen.num_candidates,
+        desc=f"generate (iteration {paths.t})",
+    )
     position = {f"{p['prompt_id']}/c{j}": (i, j) for i, p in enumerate(prompts) for j in range(gen.num_candidates)}
-    rows = writer.finish(order=lambda r: position[r["candidate_id"]])
+    try:
+        batch_size = items_per_call(gen.backend, gen.batch_size, gen.chunk_size)
+        rows = run_rows(paths.candidates, [candidates], batch_size, order=lambda r: position[r["candidate_id"]])
+    finally:
+        engine.close()
     return candidate_stats(rows)
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from srlm.config.checks import judgments_per_candidate
 from srlm.config.run_config import enum_value
-from srlm.core import distributed
-from srlm.core.io import RowWriter, read_jsonl
+from srlm.core.io import read_jsonl
 from srlm.evaluation import metrics
-from srlm.inference.batches import items_per_call, run_batches
+from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.inference.engines import open_engine
 from srlm.rewarding.scoring import judge_expected, judge_sampled, mean_scores
 from srlm.rewarding.templates import load_template
@@ -31,35 +30,43 @@ def run(cfg, paths) -> dict:
     mode = enum_value(jc.mode)
     modes = [mode] + (["expected_score"] if jc.compare_modes and mode == "sampled" else [])
 
-    writer = RowWriter(paths.judgments, distributed.rank(), distributed.world_size())
-    try:
-        for m in modes:
-            samples = judgments_per_candidate(jc, m)
-
-            def process(batch, seeds, m=m, samples=samples):
-                if m == "sampled":
-                    return judge_sampled(engine, template, batch, samples, jc, seeds)
-                return judge_expected(engine, template, batch, jc, samples, seeds)
-
-            run_batches(
-                items,
-                item_key=lambda it, m=m: f"{m}|{it['id']}",
-                length=lambda it: len(it["prompt"]) + len(it["response"]),
-                batch_size=items_per_call(jc.backend, jc.batch_size, cfg.generation.chunk_size),
-                seed=stage_seed(cfg, paths, f"judge-{m}"),
-                writer=writer,
-                process=lambda b, seeds, p=process: [as_row(r) for r in p(b, seeds)],
-                row_id=lambda r: f"{r['mode']}|{r['candidate_id']}|{r['sample']}",
-                row_item=lambda r: f"{r['mode']}|{r['candidate_id']}",
-                rows_per_item=samples,
-                desc=f"judge {m} (iteration {paths.t})",
-            )
-    finally:
-        writer.close()
-        engine.close()
+    passes = [judge_pass(cfg, paths, engine, template, items, m) for m in modes]
     position = {c["candidate_id"]: i for i, c in enumerate(candidates)}
-    rows = writer.finish(order=lambda r: (modes.index(r["mode"]), position[r["candidate_id"]], r["sample"]))
+    try:
+        rows = run_rows(
+            paths.judgments,
+            passes,
+            items_per_call(jc.backend, jc.batch_size, cfg.generation.chunk_size),
+            order=lambda r: (modes.index(r["mode"]), position[r["candidate_id"]], r["sample"]),
+        )
+    finally:
+        engine.close()
     return judge_stats(rows, candidates, mode)
+
+
+def judge_pass(cfg, paths, engine, template: str, items: list[dict], mode: str) -> RowPass:
+    """Every candidate judged in `mode`: sampled verdicts, or expected scores."""
+    jc = cfg.judge
+    samples = judgments_per_candidate(jc, mode)
+
+    def process(batch, seeds):
+        if mode == "sampled":
+            rows = judge_sampled(engine, template, batch, samples, jc, seeds)
+        else:
+            rows = judge_expected(engine, template, batch, jc, samples, seeds)
+        return [as_row(r) for r in rows]
+
+    return RowPass(
+        items,
+        process,
+        seed=stage_seed(cfg, paths, f"judge-{mode}"),
+        item_key=lambda it: f"{mode}|{it['id']}",
+        length=lambda it: len(it["prompt"]) + len(it["response"]),
+        row_id=lambda r: f"{r['mode']}|{r['candidate_id']}|{r['sample']}",
+        row_item=lambda r: f"{r['mode']}|{r['candidate_id']}",
+        rows_per_item=samples,
+        desc=f"judge {mode} (iteration {paths.t})",
+    )
 
 
 def as_row(r: dict) -> dict:

@@ -17,8 +17,8 @@ import random
 from srlm.config.run_config import enum_value
 from srlm.core import distributed
 from srlm.core.errors import SrlmError
-from srlm.core.io import RowWriter, read_jsonl, write_json
-from srlm.inference.batches import items_per_call, run_batches
+from srlm.core.io import read_jsonl, write_json
+from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.inference.engines import open_engine
 from srlm.rewarding.judgments import judgment_rows
 from srlm.rewarding.meta_judge import (
@@ -93,28 +93,24 @@ def label_tokens(tokenizer) -> tuple[str, tuple[int, int]]:
 def run(cfg, paths) -> dict:
     mc = cfg.meta
     items = meta_items(cfg, paths)
-    writer = RowWriter(paths.meta_judgments, distributed.rank(), distributed.world_size())
     engine = open_engine(cfg, current_model(cfg, paths), mc.backend) if items else None
+    comparisons = RowPass(
+        items,
+        lambda batch, seeds: meta_verdicts(engine, batch, mc, seeds),
+        seed=stage_seed(cfg, paths, "meta_judge"),
+        item_key=lambda it: it["id"],
+        length=lambda it: len(it["meta_prompt"]),
+        row_id=lambda r: r["id"],
+        row_item=lambda r: r["id"],
+        desc=f"meta-judge (iteration {paths.t})",
+    )
+    position = {it["id"]: i for i, it in enumerate(items)}
     try:
-        run_batches(
-            items,
-            item_key=lambda it: it["id"],
-            length=lambda it: len(it["meta_prompt"]),
-            batch_size=items_per_call(mc.backend, mc.batch_size, cfg.generation.chunk_size),
-            seed=stage_seed(cfg, paths, "meta_judge"),
-            writer=writer,
-            process=lambda batch, seeds: meta_verdicts(engine, batch, mc, seeds),
-            row_id=lambda r: r["id"],
-            row_item=lambda r: r["id"],
-            rows_per_item=1,
-            desc=f"meta-judge (iteration {paths.t})",
-        )
+        batch_size = items_per_call(mc.backend, mc.batch_size, cfg.generation.chunk_size)
+        rows = run_rows(paths.meta_judgments, [comparisons], batch_size, order=lambda r: position[r["id"]])
     finally:
-        writer.close()
         if engine is not None:
             engine.close()
-    position = {it["id"]: i for i, it in enumerate(items)}
-    rows = writer.finish(order=lambda r: position[r["id"]])
     stats = {"responses": len({r["candidate_id"] for r in rows}), **position_stats(rows)}
     if distributed.is_rank_zero():
         write_json(paths.meta_stats, stats)

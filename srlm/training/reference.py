@@ -1,7 +1,8 @@
 """DPO's reference, exact: the same numbers as the policy at step 0, so TRL's DPO loss starts at ln 2.
 
 - Same dtype: the reference loads in the policy's dtype (`srlm.training.trainers.training_dtype`) and computes
-  under the same autocast. A bf16 reference against float32 weights under bf16 autocast differs in every norm and softmax.
+  under the same autocast. A bf16 reference against float32 weights under bf16 autocast differs in every norm
+  and softmax.
 - Deterministic: with LoRA the reference is the policy with its adapter off. TRL computes it inline while the
   policy is in train mode, so with `model.dropout` it would be a random reference; srlm has TRL precompute it
   once before training, with the model in eval mode (no dropout), then train. The cost is the same reference
