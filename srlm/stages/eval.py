@@ -108,20 +108,16 @@ def win_rates(cfg, paths, ours: list[dict], evaluator, result: dict) -> None:
     previous = read_jsonl(paths.previous.dir / "eval_responses.jsonl")
     seed = read_jsonl(paths.run.iteration(0).dir / "eval_responses.jsonl")
     prev_wr = win_rate_against(cfg, eval_rows(cfg, paths), "vs_previous", ours, previous, evaluator)
-    result["win_rate_vs_previous"] = prev_wr["win_rate"]
-    result["prob_win_rate_vs_previous"] = prev_wr["prob_win_rate"]
-    result["lc_win_rate_vs_previous"] = prev_wr["length_controlled"]["lc_win_rate"]
-    result["vs_previous"] = prev_wr
-    result["lengths"]["previous"] = response_lengths(previous)
-    if paths.t > 1:
-        seed_wr = win_rate_against(cfg, eval_rows(cfg, paths), "vs_seed", ours, seed, evaluator)
-    else:
-        seed_wr = prev_wr  # at iteration 1 the previous model is the seed model
-    result["win_rate_vs_seed"] = seed_wr["win_rate"]
-    result["prob_win_rate_vs_seed"] = seed_wr["prob_win_rate"]
-    result["lc_win_rate_vs_seed"] = seed_wr["length_controlled"]["lc_win_rate"]
-    result["vs_seed"] = seed_wr
-    result["lengths"]["seed"] = response_lengths(seed)
+    # at iteration 1 the previous model is the seed model
+    seed_wr = (
+        win_rate_against(cfg, eval_rows(cfg, paths), "vs_seed", ours, seed, evaluator) if paths.t > 1 else prev_wr
+    )
+    for name, wr, theirs in (("previous", prev_wr, previous), ("seed", seed_wr, seed)):
+        result[f"win_rate_vs_{name}"] = wr["win_rate"]
+        result[f"prob_win_rate_vs_{name}"] = wr["prob_win_rate"]
+        result[f"lc_win_rate_vs_{name}"] = wr["length_controlled"]["lc_win_rate"]
+        result[f"vs_{name}"] = wr
+        result["lengths"][name] = response_lengths(theirs)
 
 
 def run(cfg, paths) -> dict:
