@@ -21,7 +21,8 @@ from srlm.models.loading import load_model
 from srlm.models.tiny import tiny_checkpoint
 from srlm.pipeline.driver import run
 from srlm.pipeline.manifest import Manifest
-from srlm.stages import dpo, sft
+from srlm.stages import dpo
+from srlm.training import sft
 from srlm.training.trainers import refuse_sharded_lora
 
 LORA = [
