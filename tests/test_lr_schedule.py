@@ -42,11 +42,15 @@ def train_sft(tmp_path, monkeypatch, *overrides: str):
 
     seen = {}
     recording(monkeypatch, "SFTTrainer", seen)
-    cfg = compose(["recipe=smoke", f"run_dir={tmp_path}", f"sft.max_steps={STEPS}", "sft.per_device_train_batch_size=1",
-                   "sft.learning_rate=1e-3", "sft.min_lr=2e-4", "sft.save_steps=100", *overrides])  # fmt: skip
+    cfg = compose(
+        ["recipe=smoke", f"run_dir={tmp_path}", f"sft.max_steps={STEPS}", "sft.per_device_train_batch_size=1"]
+        + ["sft.learning_rate=1e-3", "sft.min_lr=2e-4", "sft.save_steps=100", *overrides]
+    )
     paths = RunPaths(tmp_path).iteration(0)
     paths.dir.mkdir(parents=True)
-    rows = [{"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": c}]} for p, c, _ in EXAMPLES]
+    rows = [
+        {"messages": [{"role": "user", "content": p}, {"role": "assistant", "content": c}]} for p, c, _ in EXAMPLES
+    ]
     sft.train(cfg, paths, rows, paths.train_dir)
     return cfg.sft, seen["trainer"]
 
@@ -56,9 +60,10 @@ def train_dpo(tmp_path, monkeypatch, *overrides: str):
 
     seen = {}
     recording(monkeypatch, "DPOTrainer", seen)
-    cfg = compose(["recipe=smoke", f"run_dir={tmp_path}", f"dpo.max_steps={STEPS}", "dpo.per_device_train_batch_size=1",
-                   "dpo.eval_fraction=0", "dpo.learning_rate=1e-3", "dpo.min_lr=1e-4", "dpo.save_steps=100",
-                   *overrides])  # fmt: skip
+    cfg = compose(
+        ["recipe=smoke", f"run_dir={tmp_path}", f"dpo.max_steps={STEPS}", "dpo.per_device_train_batch_size=1"]
+        + ["dpo.eval_fraction=0", "dpo.learning_rate=1e-3", "dpo.min_lr=1e-4", "dpo.save_steps=100", *overrides]
+    )
     paths = RunPaths(tmp_path).iteration(1)
     shutil.copytree(tiny_checkpoint(**cfg.model.tiny), paths.previous.model)
     paths.dir.mkdir(parents=True)
@@ -94,12 +99,12 @@ def test_the_schedule_reaches_min_lr_by_the_end_and_never_goes_below(tmp_path, m
     assert rates[: peak + 1] == sorted(rates[: peak + 1])  # warming up (if at all), then from the peak on only down
     assert rates[peak:] == sorted(rates[peak:], reverse=True)
     decay = [*rates[peak:], after[0]]
-    assert min(decay) == pytest.approx(stage_cfg.min_lr, rel=1e-9)  # the floor is reached: by the last step or after it
+    assert min(decay) == pytest.approx(stage_cfg.min_lr, rel=1e-9)  # the floor: by the last step or after it
     assert all(r >= stage_cfg.min_lr * (1 - 1e-9) for r in decay)
 
 
 @pytest.mark.parametrize("train", [train_sft, train_dpo], ids=["sft", "dpo"])
-def test_the_stages_default_schedule_trains_its_first_step_at_the_peak_and_ends_at_min_lr(tmp_path, monkeypatch, train):
+def test_the_default_schedule_trains_its_first_step_at_the_peak_and_ends_at_min_lr(tmp_path, monkeypatch, train):
     stage_cfg, trainer = train(tmp_path, monkeypatch)
     assert stage_cfg.lr_scheduler_type == "cosine_with_min_lr"  # the default, and the paper recipe's
     assert logged_rates(trainer)[0] == pytest.approx(stage_cfg.learning_rate, rel=1e-9)

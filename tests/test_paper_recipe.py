@@ -57,7 +57,8 @@ def test_eft_verdicts_come_from_the_ift_only_sft_baseline(tmp_path):
     assert trained["examples"] == len(ift) and (paths.baseline_model / "config.json").exists()
     stats = eft.run(cfg, paths)
     judged = [r["id"] for r in read_jsonl(paths.eft_judgments)]
-    ranked = ranked_responses(load_messages(cfg.data.oasst, cfg.data.oasst_split), cfg.data.lang)[: cfg.eft.max_prompts]
+    messages = load_messages(cfg.data.oasst, cfg.data.oasst_split)
+    ranked = ranked_responses(messages, cfg.data.lang)[: cfg.eft.max_prompts]
     held_out = {p["prompt_id"] for p in read_jsonl(paths.eft_eval)}
     train_replies = {r["message_id"] for p in ranked if p["prompt_id"] not in held_out for r in p["replies"]}
     assert held_out and train_replies

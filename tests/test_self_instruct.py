@@ -44,7 +44,10 @@ class ScriptedEngine:
         self.calls.append(dict(prompts=prompts, n=n, temperature=temperature, top_p=top_p, seeds=seeds, stop=stop))
         assert len(self.script) >= len(prompts), "the stage asked for more than the script holds"
         outs, self.script = self.script[: len(prompts)], self.script[len(prompts) :]
-        return [[{"text": text, "finish_reason": finish, "prompt_tokens": 1, "completion_tokens": 1}] for text, finish in outs]
+        return [
+            [{"text": text, "finish_reason": finish, "prompt_tokens": 1, "completion_tokens": 1}]
+            for text, finish in outs
+        ]
 
 
 def stage(tmp_path, monkeypatch, t: int, script: list[tuple[str, str]], *overrides: str):
