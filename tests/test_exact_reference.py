@@ -106,3 +106,21 @@ def test_a_combined_loss_type_reaches_trl_and_adds_the_sft_term_to_ln_2(tmp_path
     assert list(seen["trainer"].args.loss_type) == ["sigmoid", "sft"]
     vocabulary = len(seen["trainer"].processing_class)
     assert metrics["first_loss"] > math.log(2) + math.log(vocabulary) / 2
+
+
+def test_a_separate_reference_computes_without_dropout_while_the_policy_trains_with_it(tmp_path, monkeypatch):
+    """Full fine-tuning with the paper's dropout: the policy trains in train mode, the reference model (M_t loaded a
+    second time) stays in eval mode, so its log-probs are the same on every pass."""
+    seen = {}
+    dpo_trainer_recording(monkeypatch, seen)
+    cfg, paths = dpo_run(tmp_path, "model.dropout=0.5")
+    dpo.run(cfg, paths)
+    trainer = seen["trainer"]
+    assert trainer.ref_model is not None and trainer.ref_model is not trainer.model
+    assert not any(m.training for m in trainer.ref_model.modules())
+    ids = torch.tensor([trainer.processing_class("Name a prime number. 7", add_special_tokens=False).input_ids])
+    with torch.no_grad():
+        once, twice = (trainer.ref_model(input_ids=ids).logits for _ in range(2))
+    torch.testing.assert_close(once, twice, rtol=0, atol=0)
+    policy_dropout = {getattr(m, "attention_dropout", None) for m in trainer.model.modules()} - {None}
+    assert policy_dropout == {0.5}  # the policy's attention layers train with the dropout asked for
