@@ -23,7 +23,7 @@ SEEDS = [
     "Write a short poem about the sea.",
     "What should I pack for a week of hiking?",
 ]
-EVAL_PROMPT = read_jsonl(prompts_stage.TEMPLATE.parents[2] / "data" / "seed" / "eval_prompts.jsonl")[0]["prompt"]
+EVAL_PROMPT = read_jsonl(compose(["recipe=smoke"]).data.eval_prompts)[0]["prompt"]  # a prompt of the run's eval set
 SHOT = re.compile(r"^Task (\d+): (.*)$", re.MULTILINE)
 
 
