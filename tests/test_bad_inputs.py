@@ -6,12 +6,12 @@ import re
 
 import pytest
 
-from srlm.cli import main
-from srlm.config import compose
-from srlm.errors import SrlmError
-from srlm.judge import load_template
-from srlm.oasst import load_messages
-from srlm.paths import RunPaths
+from srlm.cli.main import main
+from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
+from srlm.rewarding.templates import load_template
+from srlm.data.oasst import load_messages
+from srlm.core.paths import RunPaths
 from srlm.stages.eval import eval_prompts
 from srlm.stages.prompts import pool_prompts
 
@@ -53,7 +53,7 @@ def test_a_missing_local_pool_file_does_not_go_to_the_hub(tmp_path):
     ],
 )
 def test_missing_inputs_stop_the_run_and_the_dry_run_before_any_work(tmp_path, override, message):
-    from srlm.driver import dry_run, run
+    from srlm.pipeline.driver import dry_run, run
 
     cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", override])
     for start in (dry_run, run):
@@ -206,7 +206,7 @@ def test_a_run_directory_whose_manifest_is_gone_is_refused_not_overwritten(tmp_p
 def test_a_hub_id_is_asked_once_and_an_unreachable_hub_is_not_an_error(capsys, monkeypatch):
     import huggingface_hub
 
-    from srlm.preflight import hub_problems
+    from srlm.pipeline.preflight import hub_problems
 
     cfg = compose(["recipe=smoke", "model.name=srlm-tests/no-such-model-7f3a"])
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
@@ -236,7 +236,7 @@ def hub_cache_with(tmp_path, repo_id: str):
 def test_a_hub_model_that_cannot_be_fetched_must_be_cached(tmp_path, capsys, monkeypatch, hub):
     import huggingface_hub
 
-    from srlm.preflight import hub_problems
+    from srlm.pipeline.preflight import hub_problems
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub_cache_with(tmp_path, "srlm-tests/cached")))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", hub == "offline")
@@ -254,7 +254,7 @@ def test_a_hub_model_that_cannot_be_fetched_must_be_cached(tmp_path, capsys, mon
 
 
 def test_a_dry_run_may_plan_a_hub_model_this_machine_lacks(tmp_path, capsys):
-    from srlm.driver import dry_run
+    from srlm.pipeline.driver import dry_run
 
     lines = dry_run(compose(["recipe=smoke", f"run_dir={tmp_path}", "model.name=srlm-tests/not-cached"]))
     assert lines and "is not in the local hub cache" in capsys.readouterr().out

@@ -4,9 +4,10 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from srlm.config import changed_keys, compose, enum_value
-from srlm.driver import dry_run, prepare_run_dir
-from srlm.errors import SrlmError
+from srlm.config.run_config import changed_keys, enum_value
+from srlm.config.compose import compose
+from srlm.pipeline.driver import dry_run, prepare_run_dir
+from srlm.core.errors import SrlmError
 
 RECIPES = sorted(p.relative_to(Path("recipes")).with_suffix("").as_posix() for p in Path("recipes").rglob("*.yaml"))
 
@@ -66,7 +67,7 @@ def test_an_unknown_recipe_lists_every_recipe_including_those_in_folders():
 
 
 def test_recipes_and_keys_are_discoverable_from_the_command_line(capsys):
-    from srlm.cli import main
+    from srlm.cli.main import main
 
     assert main(["recipes"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]

@@ -1,10 +1,10 @@
 """A run resumed under a changed config (`resume.allow_config_change=true`) redoes its interrupted stage from scratch:
 rows and checkpoints made under the old config are set aside, never mixed with rows made under the new one."""
 
-from srlm.config import compose
-from srlm.driver import prepare_run_dir
-from srlm.io import read_jsonl, write_jsonl
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.pipeline.driver import prepare_run_dir
+from srlm.core.io import read_jsonl, write_jsonl
+from srlm.core.paths import RunPaths
 
 
 def interrupted_run(tmp_path, stage: str, working: str):
@@ -78,7 +78,7 @@ def test_a_stage_interrupted_then_resumed_under_a_changed_config_keeps_no_row_of
     import shutil
 
     from srlm.stages import generate
-    from srlm.tiny_model import tiny_checkpoint
+    from srlm.models.tiny import tiny_checkpoint
 
     def generated(run_dir, *overrides):
         cfg = compose(["recipe=smoke", f"run_dir={run_dir}", "generation.backend=hf", *overrides])

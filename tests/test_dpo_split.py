@@ -2,7 +2,7 @@
 
 from datasets import Dataset
 
-from srlm.meta_judge import cap_share
+from srlm.rewarding.meta_judge import cap_share
 from srlm.stages.dpo import split_held_out
 
 CAP = 0.15
@@ -62,10 +62,10 @@ def test_the_dpo_stage_trains_on_the_rest_and_measures_the_held_out_pairs(tmp_pa
 
     from trl import DPOTrainer
 
-    from srlm.config import compose
-    from srlm.paths import RunPaths
+    from srlm.config.compose import compose
+    from srlm.core.paths import RunPaths
     from srlm.stages import dpo
-    from srlm.tiny_model import tiny_checkpoint
+    from srlm.models.tiny import tiny_checkpoint
 
     seen = {}
 

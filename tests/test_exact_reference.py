@@ -13,10 +13,10 @@ import shutil
 import pytest
 import torch
 
-from srlm.config import compose
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.core.paths import RunPaths
 from srlm.stages import dpo
-from srlm.tiny_model import tiny_checkpoint
+from srlm.models.tiny import tiny_checkpoint
 
 LORA = [
     "model=llama3-8b-lora",

@@ -10,9 +10,9 @@ import shutil
 import pytest
 import torch
 
-from srlm.config import compose
-from srlm.paths import RunPaths
-from srlm.tiny_model import tiny_checkpoint
+from srlm.config.compose import compose
+from srlm.core.paths import RunPaths
+from srlm.models.tiny import tiny_checkpoint
 
 STEPS = 4
 EXAMPLES = [

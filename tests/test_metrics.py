@@ -4,23 +4,8 @@ import math
 
 import pytest
 
-from srlm.errors import SrlmError
-from srlm.metrics import (
-    SECTIONS,
-    best_of_n_outcome,
-    bootstrap_interval,
-    judge_human_agreement,
-    length_stats,
-    pair_outcome,
-    pair_scores,
-    prob_win_rate,
-    prob_win_rate_interval,
-    rewardbench2_scores,
-    section_scores,
-    section_scores_with_intervals,
-    subset_accuracy,
-    win_rate,
-)
+from srlm.core.errors import SrlmError
+from srlm.evaluation.metrics import SECTIONS, best_of_n_outcome, bootstrap_interval, judge_human_agreement, length_stats, pair_outcome, pair_scores, prob_win_rate, prob_win_rate_interval, rewardbench2_scores, section_scores, section_scores_with_intervals, subset_accuracy, win_rate
 
 
 def test_pair_outcome_tie_and_missing_are_incorrect():
@@ -216,7 +201,7 @@ def test_length_stats():
 
 
 def test_prob_win_rate_cancels_position_bias():
-    from srlm.metrics import prob_win_rate
+    from srlm.evaluation.metrics import prob_win_rate
 
     # A judge that always puts 0.6 on "A" and 0.1 on "B", whatever the responses: exactly 0.5.
     biased = [{"pair_id": p, "order": o, "p_a": 0.6, "p_b": 0.1} for p in ("x", "y") for o in ("ab", "ba")]
@@ -364,7 +349,7 @@ def rb2_rows(rows: list[tuple[str, str, list[float], list[float]]]) -> tuple[lis
 
 
 def test_rewardbench2_scores_top_ties_and_the_ties_subset_as_rewardbench2_defines_them():
-    from srlm.eval_tasks import best_of_n_judged
+    from srlm.evaluation.tasks import best_of_n_judged
 
     focus = [(f"f{i}", "Focus", [5], [1, 2, 3]) for i in range(9)] + [
         (f"g{i}", "Focus", [5], [5, 1, 1]) for i in range(3)
@@ -399,7 +384,7 @@ def test_rewardbench2_scores_top_ties_and_the_ties_subset_as_rewardbench2_define
 def test_a_ties_row_without_its_kind_and_prompt_number_in_the_id_is_refused(tmp_path):
     import json
 
-    from srlm.eval_sets import load_best_of_n
+    from srlm.data.eval_sets import load_best_of_n
 
     row = {
         "id": "17",

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from srlm.config import compose
-from srlm.driver import plan
-from srlm.errors import SrlmError
-from srlm.io import read_json, read_jsonl
-from srlm.oasst import load_messages, ranked_responses
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.pipeline.driver import plan
+from srlm.core.errors import SrlmError
+from srlm.core.io import read_json, read_jsonl
+from srlm.data.oasst import load_messages, ranked_responses
+from srlm.core.paths import RunPaths
 from srlm.stages import eft, sft_baseline
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -14,14 +14,15 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from srlm.config import MetaConfig, compose
+from srlm.config.schema import MetaConfig
+from srlm.config.compose import compose
 from srlm.stages.meta_judge import label_tokens, meta_verdicts
-from srlm.tiny_model import tiny_checkpoint
+from srlm.models.tiny import tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from srlm.models import load_tokenizer
+    from srlm.models.loading import load_tokenizer
 
     return load_tokenizer(str(tiny_checkpoint()))
 
@@ -72,7 +73,7 @@ def test_meta_probability_verdict_is_the_share_of_a_in_the_mass_of_a_and_b(token
 
 
 def test_meta_probability_reads_the_models_own_odds_of_a_and_b(tokenizer):
-    from srlm.engine.hf import HfEngine
+    from srlm.inference.engines.hf import HfEngine
 
     mc = OmegaConf.structured(MetaConfig)
     mc.mode = "probability"
@@ -89,8 +90,8 @@ def test_meta_probability_reads_the_models_own_odds_of_a_and_b(tokenizer):
 
 
 def test_evaluator_expected_score_verdict_follows_the_likelier_label_and_ties_are_none(tokenizer):
-    from srlm.evaluation import Evaluator
-    from srlm.judge import fill
+    from srlm.evaluation.evaluators import Evaluator
+    from srlm.rewarding.templates import fill
 
     cases = {"a": {"A": 0.6, "B": 0.1}, "b": {"A": 0.1, "B": 0.3}, "tie": {"A": 0.25, "B": 0.25}}
     items = [{"id": k, "prompt": f"prompt {k}", "response_a": "x", "response_b": "y"} for k in cases]

@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from srlm.config import compose
-from srlm.io import read_jsonl, write_jsonl
-from srlm.paths import RunPaths
+from srlm.config.compose import compose
+from srlm.core.io import read_jsonl, write_jsonl
+from srlm.core.paths import RunPaths
 from srlm.stages import prompts as prompts_stage
 
 SEEDS = [
@@ -169,7 +169,7 @@ def test_the_next_iteration_does_not_generate_a_prompt_an_earlier_one_kept(tmp_p
 
 
 def test_too_few_kept_prompts_are_a_shortfall_and_none_kept_is_an_error(tmp_path, monkeypatch):
-    from srlm.errors import SrlmError
+    from srlm.core.errors import SrlmError
 
     script = [ok("Plan a three day trip to Lisbon.")] + [ok("Hi")] * 99
     stats, rows, engine, _ = stage(tmp_path / "one", monkeypatch, 1, script)
@@ -183,7 +183,7 @@ def test_too_few_kept_prompts_are_a_shortfall_and_none_kept_is_an_error(tmp_path
 
 
 def test_an_explicit_generator_is_the_model_asked(tmp_path, monkeypatch):
-    from srlm.tiny_model import tiny_checkpoint
+    from srlm.models.tiny import tiny_checkpoint
 
     generator = str(tiny_checkpoint())
     _, rows, _, opened = stage(tmp_path, monkeypatch, 1, SCRIPT, f"prompts.generator={generator}")

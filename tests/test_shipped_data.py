@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from srlm.config import compose, enum_value
-from srlm.io import read_jsonl
-from srlm.metrics import SECTIONS, wilson_interval
-from srlm.prompt_sets import normalize
+from srlm.config.compose import compose
+from srlm.config.run_config import enum_value
+from srlm.core.io import read_jsonl
+from srlm.evaluation.metrics import SECTIONS, wilson_interval
+from srlm.data.prompt_sets import normalize
 from srlm.stages.prompts import check_pool_size
 
 SEED = Path(__file__).resolve().parent.parent / "data" / "seed"
@@ -91,7 +92,7 @@ def test_eval_prompts_hold_what_every_recipe_takes_and_all_give_intervals_within
 
 def test_every_subset_belongs_to_a_rewardbench_section(rows):
     unknown = sorted({r["subset"] for r in rows[PREFERENCES]} - SECTION_OF.keys())
-    assert unknown == [], f"subsets not in srlm.metrics.SECTIONS: {unknown}"
+    assert unknown == [], f"subsets not in srlm.evaluation.metrics.SECTIONS: {unknown}"
 
 
 def test_each_of_the_four_sections_has_pairs_over_several_subsets(rows):
