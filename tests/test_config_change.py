@@ -3,6 +3,7 @@ rows and checkpoints made under the old config are set aside, never mixed with r
 
 from srlm.config.compose import compose
 from srlm.core.io import read_jsonl, write_jsonl
+from srlm.core.paths import RunPaths
 from srlm.pipeline.driver import prepare_run_dir
 
 
@@ -40,3 +41,66 @@ def test_the_same_config_resumes_the_interrupted_stage_where_it_stopped(tmp_path
     paths = interrupted_run(tmp_path, "generate", "candidates.jsonl.partial")
     prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
     assert (paths.iteration(1).dir / "candidates.jsonl.partial").exists()
+
+
+def test_only_the_interrupted_stage_starts_over_the_finished_ones_keep_their_outputs(tmp_path):
+    paths, manifest = prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
+    it1 = paths.iteration(1)
+    write_jsonl(it1.candidates, [{"candidate_id": "p/c0"}])  # generate finished under the old config
+    manifest.set_stage(1, "generate", "done")
+    manifest.set_stage(1, "judge", "running")
+    write_jsonl(it1.dir / "judgments.jsonl.partial", [{"candidate_id": "p/c0", "score": 3}])
+    _, manifest = prepare_run_dir(
+        compose(["recipe=smoke", f"run_dir={tmp_path}", "judge.batch_size=2", "resume.allow_config_change=true"])
+    )
+    assert manifest.data["config_changes"][-1]["restarted"] == ["iteration_1/judge"]
+    assert read_jsonl(it1.candidates) == [{"candidate_id": "p/c0"}]
+    assert not (it1.dir / "judgments.jsonl.partial").exists()
+    assert manifest.data["iterations"]["1"]["generate"]["status"] == "done"
+
+
+def test_a_failed_stage_and_the_sft_baseline_start_over_too(tmp_path):
+    paths, manifest = prepare_run_dir(compose(["recipe=smoke", f"run_dir={tmp_path}"]))
+    it0 = paths.iteration(0)
+    manifest.set_stage(0, "sft_baseline", "failed")
+    write_jsonl(it0.baseline_dir / "checkpoints" / "checkpoint-2" / "trainer_state.json", [{"global_step": 2}])
+    _, manifest = prepare_run_dir(
+        compose(["recipe=smoke", f"run_dir={tmp_path}", "sft.learning_rate=5e-4", "resume.allow_config_change=true"])
+    )
+    assert manifest.data["config_changes"][-1]["restarted"] == ["iteration_0/sft_baseline"]
+    assert not list((it0.baseline_dir / "checkpoints").rglob("*.json"))
+    assert list((paths.root / "set_aside").rglob("checkpoint-2/trainer_state.json"))
+
+
+def test_a_stage_interrupted_then_resumed_under_a_changed_config_keeps_no_row_of_the_old_one(tmp_path):
+    """Generate on the tiny model: half its rows written under `max_new_tokens=12`, then the run resumed with 3.
+    Resumed under the same config the old rows would be kept; under the changed one every row is made with 3."""
+    import shutil
+
+    from srlm.models.tiny import tiny_checkpoint
+    from srlm.stages import generate
+
+    def generated(run_dir, *overrides):
+        cfg = compose(["recipe=smoke", f"run_dir={run_dir}", "generation.backend=hf", *overrides])
+        _, manifest = prepare_run_dir(cfg)
+        it1 = RunPaths(run_dir).iteration(1)
+        if not it1.prompts.exists():
+            shutil.copytree(tiny_checkpoint(**cfg.model.tiny), it1.previous.model)
+            write_jsonl(it1.prompts, [{"prompt_id": f"p{i}", "prompt": f"Name a colour, number {i}."} for i in (0, 1)])
+        manifest.set_stage(1, "generate", "running")
+        generate.run(cfg, it1)
+        return read_jsonl(it1.candidates), it1
+
+    for run_dir, resumed in ((tmp_path / "same", []), (tmp_path / "changed", ["generation.max_new_tokens=3"])):
+        old, it1 = generated(run_dir, "generation.max_new_tokens=12", "generation.temperature=1.0")
+        first_prompt = [r for r in old if r["prompt_id"] == "p0"]
+        it1.candidates.unlink()
+        write_jsonl(it1.dir / "candidates.jsonl.partial", first_prompt)  # killed after the first prompt's rows
+        overrides = ["generation.max_new_tokens=12", "generation.temperature=1.0", *resumed]
+        rows, _ = generated(run_dir, *overrides, "resume.allow_config_change=true")
+        assert max(r["completion_tokens"] for r in first_prompt) > 3  # rows the new config could not make
+        if not resumed:
+            assert [r for r in rows if r["prompt_id"] == "p0"] == first_prompt  # resumed: the rows so far are kept
+        else:
+            assert all(r["completion_tokens"] <= 3 for r in rows), rows  # started over: none of the old rows
+            assert len(rows) == len(old)

@@ -68,12 +68,14 @@ def test_dpo_loss_at_the_first_step_is_ln_2(tmp_path, case, dtype):
     assert metrics["first_loss"] == pytest.approx(math.log(2), abs=1e-3)
 
 
-def test_lora_reference_is_deterministic_under_dropout(tmp_path, monkeypatch):
-    """With the paper's dropout the policy trains with it, but the reference (adapter off) computes without."""
+@pytest.mark.parametrize("case", ["lora", "precomputed"])
+def test_a_precomputed_reference_is_deterministic_under_dropout(tmp_path, monkeypatch, case):
+    """With the paper's dropout the policy trains with it, but the reference precomputed before training (the policy
+    with its adapter off, or the full policy) computes without: the same log-probs as with no dropout at all."""
     seen = {}
     trainer_class = dpo_trainer_recording(monkeypatch, seen)
     for dropout in ("0.5", "null"):
-        cfg, paths = dpo_run(tmp_path / dropout, *CASES["lora"], f"model.dropout={dropout}")
+        cfg, paths = dpo_run(tmp_path / dropout, *CASES[case], f"model.dropout={dropout}")
         dpo.run(cfg, paths)
         seen[dropout] = seen.pop("trainer").train_dataset
     assert trainer_class is not None
@@ -92,3 +94,33 @@ def dpo_trainer_recording(monkeypatch, seen: dict):
 
     monkeypatch.setattr("trl.DPOTrainer", Recording)
     return Recording
+
+
+def test_a_combined_loss_type_reaches_trl_and_adds_the_sft_term_to_ln_2(tmp_path, monkeypatch):
+    """`dpo.loss_type=[sigmoid,sft]` (RPO-style) is the loss TRL trains with: at step 0 the sigmoid term is ln 2 and
+    the SFT term adds the chosen answers' mean NLL, about ln(vocabulary) = ln(260) for a near-uniform random model."""
+    seen = {}
+    dpo_trainer_recording(monkeypatch, seen)
+    cfg, paths = dpo_run(tmp_path, "dpo.loss_type=[sigmoid,sft]", "model.dropout=null")
+    metrics = dpo.run(cfg, paths)
+    assert list(seen["trainer"].args.loss_type) == ["sigmoid", "sft"]
+    vocabulary = len(seen["trainer"].processing_class)
+    assert metrics["first_loss"] > math.log(2) + math.log(vocabulary) / 2
+
+
+def test_a_separate_reference_computes_without_dropout_while_the_policy_trains_with_it(tmp_path, monkeypatch):
+    """Full fine-tuning with the paper's dropout: the policy trains in train mode, the reference model (M_t loaded a
+    second time) stays in eval mode, so its log-probs are the same on every pass."""
+    seen = {}
+    dpo_trainer_recording(monkeypatch, seen)
+    cfg, paths = dpo_run(tmp_path, "model.dropout=0.5")
+    dpo.run(cfg, paths)
+    trainer = seen["trainer"]
+    assert trainer.ref_model is not None and trainer.ref_model is not trainer.model
+    assert not any(m.training for m in trainer.ref_model.modules())
+    ids = torch.tensor([trainer.processing_class("Name a prime number. 7", add_special_tokens=False).input_ids])
+    with torch.no_grad():
+        once, twice = (trainer.ref_model(input_ids=ids).logits for _ in range(2))
+    torch.testing.assert_close(once, twice, rtol=0, atol=0)
+    policy_dropout = {getattr(m, "attention_dropout", None) for m in trainer.model.modules()} - {None}
+    assert policy_dropout == {0.5}  # the policy's attention layers train with the dropout asked for

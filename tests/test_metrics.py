@@ -169,7 +169,9 @@ def test_judge_human_agreement_intervals_over_prompts():
     for name in ("pairwise_accuracy", "spearman", "kendall_tau", "exact_match"):
         lo, hi = out["intervals"][name]
         assert lo < out[name] < hi
-    assert out["intervals"] == judge_human_agreement(prompts, seed=3)["intervals"]
+    # the seed moves only the resamples: every point estimate is the same under another seed
+    other = judge_human_agreement(prompts, seed=4)
+    assert {k: v for k, v in other.items() if k != "intervals"} == {k: v for k, v in out.items() if k != "intervals"}
     # rho is 2 * accuracy - 1 on every prompt, in every resample of prompts: the same resamples map over exactly.
     lo, hi = out["intervals"]["pairwise_accuracy"]
     assert out["intervals"]["spearman"] == pytest.approx([2 * lo - 1, 2 * hi - 1])
@@ -337,7 +339,8 @@ def test_section_intervals_contain_scores():
     for name, value in [("overall", out["overall"]), *out["sections"].items()]:
         lo, hi = out["intervals"][name]
         assert lo < value < hi
-    assert section_scores_with_intervals(judged, seed=0) == out
+    other = section_scores_with_intervals(judged, seed=1)  # the seed moves only the resamples, not the scores
+    assert {k: v for k, v in other.items() if k != "intervals"} == {k: v for k, v in out.items() if k != "intervals"}
 
 
 def test_best_of_n_top_shared_by_k_counts_one_kth_and_missing_is_wrong():

@@ -4,13 +4,17 @@ baseline that writes EFT verdicts, and the README table that sets it beside the 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
+import pytest
 from omegaconf import OmegaConf
 
 from srlm.config.compose import compose
+from srlm.core.errors import SrlmError
 from srlm.core.io import read_json, read_jsonl
 from srlm.core.paths import RunPaths
+from srlm.data.oasst import load_messages, ranked_responses
 from srlm.pipeline.driver import plan
 from srlm.stages import eft, sft_baseline
 
@@ -52,10 +56,17 @@ def test_eft_verdicts_come_from_the_ift_only_sft_baseline(tmp_path):
     ift = read_jsonl(paths.ift)
     assert trained["examples"] == len(ift) and (paths.baseline_model / "config.json").exists()
     stats = eft.run(cfg, paths)
-    judged = {r["id"] for r in read_jsonl(paths.eft_judgments)}
-    train_replies = stats["ranked_prompts"] - stats["eval_prompts"]
-    assert train_replies > 0 and len(judged) >= 2 * train_replies  # every reply of every ranked train prompt
+    judged = [r["id"] for r in read_jsonl(paths.eft_judgments)]
+    messages = load_messages(cfg.data.oasst, cfg.data.oasst_split)
+    ranked = ranked_responses(messages, cfg.data.lang)[: cfg.eft.max_prompts]
+    held_out = {p["prompt_id"] for p in read_jsonl(paths.eft_eval)}
+    train_replies = {r["message_id"] for p in ranked if p["prompt_id"] not in held_out for r in p["replies"]}
+    assert held_out and train_replies
+    assert sorted(judged) == sorted(train_replies)  # one verdict per reply of a train prompt, none of a held-out one
     assert read_json(paths.eft_stats) == stats and read_jsonl(paths.ift) == ift
+    shutil.rmtree(paths.baseline_model)  # the verdicts are the baseline's: without it the stage cannot write them
+    with pytest.raises(SrlmError, match="the IFT-only SFT baseline is missing"):
+        eft.run(cfg, paths)
 
 
 def readme_table() -> list[list[str]]:
@@ -77,6 +88,61 @@ def test_readme_table_matches_the_recipe(tmp_path):
             assert float(written) == actual, (setting, key, actual)
         else:
             assert written == str(actual), (setting, key, actual)
+
+
+# What Yuan et al. 2024 ("Self-Rewarding Language Models", sections 3 and 4) give, by the recipe key that sets it.
+PAPER = {
+    "num_iterations": 2,  # M1 (seed SFT) -> M2 -> M3: three models, two self-rewarding iterations
+    "data.ift_size": 3200,
+    "sft.learning_rate": 5.5e-6,
+    "sft.min_lr": 1.1e-6,  # cosine decay to 1.1e-6 at the end of training
+    "sft.global_batch_size": 16,
+    "model.dropout": 0.1,
+    "prompts.num_shots": 8,
+    "prompts.num_generated_shots": 2,  # of the 8: 6 from the IFT data, 2 generated
+    "prompts.temperature": 0.6,
+    "prompts.top_p": 0.9,
+    "generation.num_candidates": 4,
+    "generation.temperature": 0.7,
+    "generation.top_p": 0.9,
+    "judge.num_samples": 3,
+    "dpo.beta": 0.1,
+    "dpo.learning_rate": 1e-6,
+    "dpo.min_lr": 1e-7,
+    "dpo.global_batch_size": 16,
+}
+PAPER_TEXT = {  # the paper's counts, which the recipe leaves room for, and its models
+    "model.name": ("Llama 2 70B",),
+    "prompts.generator": ("Llama 2-Chat 70B",),
+    "eft.max_prompts": ("1,630", "1,775"),
+    "prompts.per_iteration_schedule": ("3,964", "6,942"),
+}
+
+
+def paper_cells() -> dict[str, str]:
+    """Recipe key -> the README's paper column."""
+    return {row[2].strip("`"): row[1] for row in readme_table() if row[2].startswith("`")}
+
+
+def first_number(text: str) -> float:
+    found = re.search(r"\d[\d,]*(?:\.\d+)?(?:e-?\d+)?", text)
+    assert found, text
+    return float(found.group(0).replace(",", ""))
+
+
+def test_readme_paper_column_and_the_recipe_are_the_papers_values(tmp_path):
+    cfg = compose(["recipe=llama2-70b/paper", f"run_dir={tmp_path}"])
+    cells = paper_cells()
+    for key, value in PAPER.items():
+        assert key in cells, f"README table: no row for `{key}`"
+        assert first_number(cells[key]) == value, (key, cells[key])
+        assert OmegaConf.select(cfg, key, throw_on_missing=True) == value, key
+    for key, words in PAPER_TEXT.items():
+        assert all(w in cells[key] for w in words), (key, cells[key])
+    assert cfg.model.name == "meta-llama/Llama-2-70b-hf" and cfg.prompts.generator == "meta-llama/Llama-2-70b-chat-hf"
+    sft_schedule = next(row for row in readme_table() if row[2] == "`sft.lr_scheduler_type`")
+    assert "cosine" in sft_schedule[1] and first_number(sft_schedule[1]) == PAPER["sft.min_lr"]
+    assert cfg.sft.lr_scheduler_type == cfg.dpo.lr_scheduler_type == "cosine_with_min_lr"
 
 
 PAPER_PAIRS = {1: 3964, 2: 6942}  # preference pairs that trained M2 and M3 (Yuan et al. 2024)
