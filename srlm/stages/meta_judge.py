@@ -68,6 +68,24 @@ def meta_items(cfg, paths) -> list[dict]:
     return items
 
 
+def within_context(engine, items: list[dict], mc) -> tuple[list[dict], int]:
+    """The items whose prompt leaves room for the meta-judge's reply in the engine's context (vLLM refuses a
+    longer one and HF would attend past the model's positions), and how many were left out."""
+    limit = engine.max_context()
+    if limit is None:
+        return items, 0
+    room = limit - (1 if enum_value(mc.mode) == "probability" else mc.max_new_tokens)
+    lengths = [len(ids) for ids in engine.encode([engine.chat(it["meta_prompt"]) for it in items])]
+    kept = [it for it, n in zip(items, lengths) if n <= room]
+    if len(kept) < len(items):
+        print(
+            f"[srlm] meta-judge: {len(items) - len(kept)} of {len(items)} comparison(s) left out: their prompt leaves "
+            f"no room for the reply in the model's {limit}-token context",
+            flush=True,
+        )
+    return kept, len(items) - len(kept)
+
+
 def meta_verdicts(engine, items: list[dict], mc, seeds: list[int]) -> list[dict]:
     """One row per item: its winner ("A", "B" or None) and what the meta-judge wrote or how likely A was."""
     prompts = [engine.chat(it["meta_prompt"]) for it in items]
@@ -94,6 +112,7 @@ def run(cfg, paths) -> dict:
     mc = cfg.meta
     items = meta_items(cfg, paths)
     engine = open_engine(cfg, current_model(cfg, paths), mc.backend) if items else None
+    items, too_long = within_context(engine, items, mc) if engine is not None else (items, 0)
     comparisons = RowPass(
         items,
         lambda batch, seeds: meta_verdicts(engine, batch, mc, seeds),
@@ -111,7 +130,8 @@ def run(cfg, paths) -> dict:
     finally:
         if engine is not None:
             engine.close()
-    stats = {"responses": len({r["candidate_id"] for r in rows}), **position_stats(rows)}
+    stats = {"responses": len({r["candidate_id"] for r in rows}), "too_long_for_context": too_long}
+    stats.update(position_stats(rows))
     if distributed.is_rank_zero():
         write_json(paths.meta_stats, stats)
     return stats

@@ -48,6 +48,10 @@ class Engine:
             [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
         )
 
+    def max_context(self) -> int | None:
+        """The longest sequence (prompt and reply) the engine takes, None when it sets no limit."""
+        raise NotImplementedError
+
     def encode(self, texts: list[str]) -> list[list[int]]:
         """Token ids of each text exactly as written (no BOS/EOS added)."""
         return [self.tokenizer(t, add_special_tokens=False).input_ids for t in texts]

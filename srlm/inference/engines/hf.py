@@ -23,6 +23,9 @@ class HfEngine(Engine):
         super().__init__(path, tokenizer or load_tokenizer(path))
         self.model = model if model is not None else load_model(path, dtype)
 
+    def max_context(self) -> int | None:
+        return getattr(self.model.config, "max_position_embeddings", None)
+
     def _left_padded(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(map(len, ids))
         pad = self.tokenizer.pad_token_id

@@ -139,8 +139,13 @@ class VllmEngine(Engine):
             os.environ.update(CPU_ENVIRONMENT)
         from vllm import LLM
 
+        args = engine_args(path, gen, seed, dtype)
+        self.context = args.get("max_model_len") or position_limit(path)
         with replica_environment(gen.tensor_parallel_size):
-            self.llm = LLM(**engine_args(path, gen, seed, dtype))
+            self.llm = LLM(**args)
+
+    def max_context(self) -> int | None:
+        return self.context
 
     def _generate(self, ids: list[list[int]], params):
         from vllm.inputs import TokensPrompt
