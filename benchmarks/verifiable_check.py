@@ -11,8 +11,10 @@ Each NAME=RUN_DIR is a srlm run directory; `self`, `oracle` and `random` must ha
 produced, M_1 at iteration 0, with `prompt_strict_vs_seed` = M_{t+1} - M_1 and its paired interval),
 `iteration_<t>/reward_audit.json` (the judge M_t against the verifier on iteration t's candidates) and
 `iteration_<t>/pairs_stats.json` (the DPO pairs of iteration t), for the stages `manifest.json` marks done; an
-iteration not finished yet is simply absent, so a partial run reports what it has. The resolved `config.yaml`
-of each run gives the recipe's summary. Results go to `<out>/<date>-verifiable-<machine>.json` and `.png`.
+iteration not finished yet is simply absent, so a partial run reports what it has. In every arm the audit is of
+the self-judge's scores (it runs whatever makes the pairs), its pair precision of the pairs the arm trained on. The
+resolved `config.yaml` of each run gives the recipe's summary. Results go to `<out>/<date>-verifiable-<machine>.json`
+and `.png`.
 """
 
 from __future__ import annotations
