@@ -265,7 +265,7 @@ def _fig(value, interval=None, digits: int = 3) -> str:
 def table(result: dict) -> str:
     header = (
         f"{'arm':<8} {'it':>2} {'model':<5} {'IFEval prompt strict [95%]':<27} {'minus M_1 [95%]':<25} {'cut':>5}  "
-        f"{'judge':<5} {'judge vs verifier [95%]':<25} {'pairs':>5}"
+        f"{'judge':<5} {'judge vs verifier [95%]':<25} {'pairs':>5} {'better':>6}"
     )
     lines = [header, "-" * len(header)]
     for name, arm in result["arms"].items():
@@ -280,10 +280,12 @@ def table(result: dict) -> str:
             pairs = "-" if f["dpo_pairs"] is None else f["dpo_pairs"]
             lines.append(
                 f"{name:<8} {f['iteration']:>2} {model:<5} {strict:<27} {gain:<25} {cut:>5}  "
-                f"{f['judge'] or '-':<5} {judge:<25} {pairs:>5}"
+                f"{f['judge'] or '-':<5} {judge:<25} {pairs:>5} {_fig(a.get('chosen_passes_more_share'), digits=2):>6}"
             )
         if arm["drift_warning"]:
             lines.append(f"{name:<8} {arm['drift_warning']}")
+    lines.append("cut: share of the held-out answers cut at eval.max_new_tokens; better: share of the DPO pairs whose")
+    lines.append("chosen answer passes more constraints than its rejected one; the audited judge is M_t's self-judge")
     if result["config_differences"]:
         lines.append(f"warning: the arms' configs differ in {', '.join(result['config_differences'])}")
     return "\n".join(lines)
