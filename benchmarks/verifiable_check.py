@@ -29,10 +29,10 @@ from pathlib import Path
 
 import yaml
 
-from srlm.errors import SrlmError
-from srlm.io import read_json, write_json
-from srlm.paths import RunPaths
-from srlm.reward_audit import drift_warning
+from srlm.core.errors import SrlmError
+from srlm.core.io import read_json, write_json
+from srlm.core.paths import RunPaths
+from srlm.evaluation.reward_audit import drift_warning
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from pathlib import Path
 import conftest
 import pytest
 
-from srlm.cli import main as srlm_main
-from srlm.io import read_json, read_jsonl
-from srlm.paths import RunPaths
+from srlm.cli.main import main as srlm_main
+from srlm.core.io import read_json, read_jsonl
+from srlm.core.paths import RunPaths
 
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = REPO / "data" / "verifiable" / "dev.jsonl"
