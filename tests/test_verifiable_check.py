@@ -18,6 +18,8 @@ from srlm.cli.main import main as srlm_main
 from srlm.core.io import read_json, read_jsonl
 from srlm.core.paths import RunPaths
 
+pytestmark = pytest.mark.slow  # three real smoke runs, one killed
+
 REPO = Path(__file__).resolve().parents[1]
 HELD_OUT = REPO / "data" / "verifiable" / "dev.jsonl"
 
