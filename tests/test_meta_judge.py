@@ -289,7 +289,9 @@ def test_probability_verdicts_are_decided_over_both_orders_so_a_constant_positio
         {"id": "c|x|z", "candidate_id": "c", "a": "x", "b": "z", "winner": "A", "p_a": 0.80},
         {"id": "c|z|x", "candidate_id": "c", "a": "z", "b": "x", "winner": "A", "p_a": 0.80},  # exactly even
         {"id": "c|y|z", "candidate_id": "c", "a": "y", "b": "z", "winner": "A", "p_a": 0.70},  # no mirror row
+        {"id": "d|u|v", "candidate_id": "d", "a": "u", "b": "v", "winner": None, "p_a": None},  # no mass on A or B
+        {"id": "d|v|u", "candidate_id": "d", "a": "v", "b": "u", "winner": "A", "p_a": 0.90},
     ]
     combined = combine_orders(rows)
-    assert [r["winner"] for r in combined] == ["A", "B", None, None, None]
+    assert [r["winner"] for r in combined] == ["A", "B", None, None, None, None, None]
     assert [r["p_a"] for r in combined] == [r["p_a"] for r in rows]  # each order's own reading is kept

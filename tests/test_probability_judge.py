@@ -60,11 +60,12 @@ def test_meta_probability_verdict_is_the_share_of_a_in_the_mass_of_a_and_b(token
         "a-likelier": {"A": 0.30, "B": 0.10},  # 0.4 of the mass elsewhere: p(A) = 0.3 / 0.4
         "b-likelier": {"A": 0.02, "B": 0.06},
         "even": {"A": 0.2, "B": 0.2},
+        "neither": {"A": 0.0, "B": 0.0},  # all the mass on other tokens: no verdict, not a win for B
     }
     engine = ScriptedEngine(tokenizer, probs)
-    rows = meta_verdicts(engine, [item(k) for k in probs], mc, seeds=[0, 1, 2])
-    assert [r["winner"] for r in rows] == ["A", "B", None]
-    assert [r["p_a"] for r in rows] == pytest.approx([0.75, 0.25, 0.5])
+    rows = meta_verdicts(engine, [item(k) for k in probs], mc, seeds=[0, 1, 2, 3])
+    assert [r["winner"] for r in rows] == ["A", "B", None, None]
+    assert [r["p_a"] for r in rows[:3]] == pytest.approx([0.75, 0.25, 0.5]) and rows[3]["p_a"] is None
     assert [(r["id"], r["a"], r["b"]) for r in rows] == [(f"c|{k}x|{k}y", f"{k}x", f"{k}y") for k in probs]
     [(texts, token_ids)] = engine.asked
     cue, ids = label_tokens(tokenizer)

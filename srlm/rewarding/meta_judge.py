@@ -129,12 +129,14 @@ def _battle(row: dict) -> tuple[str, str] | None:
 def combine_orders(comparison_rows: list[dict]) -> list[dict]:
     """Rows whose winner is decided over both orders, from `p_a` (the probability of "A" in each row): judgment
     x beats y when (p_a(x first) + 1 - p_a(y first)) / 2 > 0.5, so a constant position bias cancels out. Both
-    rows of a pair then name the same winner; a pair missing an order, or exactly at 0.5, gives no battle."""
+    rows of a pair then name the same winner; a pair missing an order or its p_a, or exactly at 0.5, gives no
+    battle."""
     by_order = {(r["a"], r["b"]): r for r in comparison_rows}
     combined = []
     for r in comparison_rows:
         mirror = by_order.get((r["b"], r["a"]))
-        first = None if mirror is None else (r["p_a"] + 1 - mirror["p_a"]) / 2
+        known = mirror is not None and r["p_a"] is not None and mirror["p_a"] is not None
+        first = (r["p_a"] + 1 - mirror["p_a"]) / 2 if known else None
         winner = None if first is None or first == 0.5 else "A" if first > 0.5 else "B"
         combined.append({**r, "winner": winner})
     return combined

@@ -86,14 +86,22 @@ def within_context(engine, items: list[dict], mc) -> tuple[list[dict], int]:
     return kept, len(items) - len(kept)
 
 
+def probability_verdict(p_a: float | None) -> tuple[str | None, str, float | None]:
+    """(winner, what is kept as the raw verdict, p(A)) from p(A) = P(A) / (P(A) + P(B))."""
+    if p_a is None:
+        return None, "p(A) undefined: no probability on A or B", None
+    return ("A" if p_a > 0.5 else "B" if p_a < 0.5 else None), f"p(A) {p_a:.4f}", round(p_a, 6)
+
+
 def meta_verdicts(engine, items: list[dict], mc, seeds: list[int]) -> list[dict]:
     """One row per item: its winner ("A", "B" or None) and what the meta-judge wrote or how likely A was."""
     prompts = [engine.chat(it["meta_prompt"]) for it in items]
     if enum_value(mc.mode) == "probability":
         cue, ids = label_tokens(engine.tokenizer)
         probs = engine.next_token_probs([p + cue for p in prompts], list(ids))
-        p_a = (probs[:, 0] / probs.sum(dim=1).clamp_min(1e-12)).tolist()
-        found = [("A" if p > 0.5 else "B" if p < 0.5 else None, f"p(A) {p:.4f}", round(p, 6)) for p in p_a]
+        mass = probs.sum(dim=1)
+        p_a = [float(a / m) if m > 0 else None for a, m in zip(probs[:, 0], mass)]  # no mass on A or B: no verdict
+        found = [probability_verdict(p) for p in p_a]
     else:
         outs = engine.sample(prompts, 1, mc.max_new_tokens, mc.temperature, 1.0, seeds)
         found = [(parse_meta_verdict(o[0]["text"]), o[0]["text"], None) for o in outs]
