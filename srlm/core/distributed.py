@@ -1,12 +1,22 @@
 """Ranks of a stage launched as several processes (torchrun / accelerate set RANK and WORLD_SIZE).
 
-Generation stages shard their batches across ranks and meet at barriers; the process group is
-created on first use (gloo: it only carries barriers). A single process needs none of this.
+Generation stages shard their batches across ranks and meet at barriers. A barrier goes through the
+launcher's key-value store (torchrun's agent store at MASTER_ADDR:MASTER_PORT), not through a process
+group: a vLLM engine makes torch.distributed's default group its own (one process: a barrier on it would
+not wait for the other ranks), and a barrier must hold while an engine is open. A single process needs none
+of this.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+from datetime import timedelta
+
+BARRIER_TIMEOUT = timedelta(hours=6)  # a rank's chunk can take long; a dead rank stops the launcher anyway
+
+_store = None
+_barriers = itertools.count(1)
 
 
 def rank() -> int:
@@ -21,24 +31,37 @@ def is_rank_zero() -> bool:
     return rank() == 0
 
 
-def _process_group() -> None:
-    import torch.distributed as dist
+def _barrier_store():
+    """A client of the launcher's store (torchrun hosts it in its agent); rank 0 hosts one where none does."""
+    global _store
+    if _store is None:
+        from torch.distributed import TCPStore
 
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")  # barriers only: no device of a vLLM replica's is touched
+        hosted_by_agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+        _store = TCPStore(
+            os.environ["MASTER_ADDR"],
+            int(os.environ["MASTER_PORT"]),
+            world_size(),
+            is_master=is_rank_zero() and not hosted_by_agent,
+            timeout=BARRIER_TIMEOUT,
+        )
+    return _store
 
 
 def barrier() -> None:
-    """Wait for every rank (no-op in a single process)."""
-    if world_size() > 1:
-        import torch.distributed as dist
-
-        _process_group()
-        dist.barrier()
+    """Wait for every rank (no-op in a single process). Every rank calls the same barriers in the same order."""
+    if world_size() <= 1:
+        return
+    store = _barrier_store()
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    key = f"srlm/barrier/{attempt}/{next(_barriers)}"
+    if store.add(key, 1) == world_size():
+        store.set(f"{key}/all", "1")
+    store.wait([f"{key}/all"])
 
 
 def shutdown() -> None:
-    """Tear down the process group this module created, if any."""
+    """Tear down a process group left initialized in this process, if any."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
