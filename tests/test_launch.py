@@ -8,8 +8,9 @@ from srlm.pipeline.driver import dry_run
 
 
 def commands(tmp_path, *overrides) -> dict[str, str]:
-    """stage -> command line of iteration 1 (iteration 0 for sft)."""
-    lines = dry_run(compose([*overrides, f"run_dir={tmp_path}"]))
+    """stage -> command line of iteration 1 (iteration 0 for sft), each stage in a process of its own
+    (tests/test_shared_engine.py: stages sharing one engine)."""
+    lines = dry_run(compose(["generation.share_engine=false", *overrides, f"run_dir={tmp_path}"]))
     out = {}
     for line in lines:
         where, cmd = line.split("   # ")[0].split(": ", 1)

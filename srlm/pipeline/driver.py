@@ -19,7 +19,7 @@ from srlm.core.io import atomic_write_text, read_jsonl
 from srlm.core.paths import RunPaths, stages_of
 from srlm.inference.engines.vllm import check_vllm_available
 from srlm.pipeline import disk, outputs
-from srlm.pipeline.launch import ENGINE_KEYS, StagePlan, launch, stage_plan, uses_vllm
+from srlm.pipeline.launch import ENGINE_KEYS, Launches, StagePlan, stage_plan, uses_vllm
 from srlm.pipeline.manifest import Manifest
 from srlm.pipeline.preflight import check_inputs
 from srlm.pipeline.run_lock import RunLock
@@ -140,7 +140,20 @@ def planned_stages(cfg):
 def plan(cfg) -> list[StagePlan]:
     """Every stage of the run as `run` would launch it, without running anything."""
     paths = RunPaths(cfg.run_dir)
-    return [stage_plan(stage, cfg, paths.iteration(t)) for t, stage in planned_stages(cfg)]
+    planned = list(planned_stages(cfg))
+    return [stage_plan(stage, cfg, paths.iteration(t), iteration_stages(planned, t)) for t, stage in planned]
+
+
+def iteration_stages(planned: list[tuple[int, str]], t: int) -> list[str]:
+    return [stage for tt, stage in planned if tt == t]
+
+
+def pending_from(planned: list[tuple[int, str]], manifest: Manifest, t: int, stage: str) -> list[str]:
+    """`stage` and the stages right after it in iteration `t` up to the first one already done."""
+    following = iteration_stages(planned, t)
+    following = following[following.index(stage) :]
+    ends = next((i for i, s in enumerate(following) if i > 0 and manifest.is_done(t, s)), len(following))
+    return following[:ends]
 
 
 def dry_run(cfg) -> list[str]:
@@ -232,8 +245,10 @@ def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
     """Run every planned stage not yet done, in order, recording each in the manifest."""
     logger = MetricsLogger(paths.metrics, cfg, manifest, to_container(cfg))
     inputs_redone = False  # an earlier stage was redone and wrote other outputs than the later stages read
+    launches = Launches(cfg)
+    planned = list(planned_stages(cfg))
     try:
-        for t, stage in planned_stages(cfg):
+        for t, stage in planned:
             previous = None
             if manifest.is_done(t, stage):
                 changed = stage_problems(paths, manifest, t, stage)
@@ -253,7 +268,7 @@ def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
             start = time.time()
             before = outputs.snapshot(paths.root)
             try:
-                metrics = launch(stage, cfg, ipaths)
+                metrics, written_files = launches.launch(stage, ipaths, pending_from(planned, manifest, t, stage))
             except BaseException as e:
                 full = disk_full(e, ipaths.dir)
                 why = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -265,8 +280,10 @@ def drive(cfg, paths: RunPaths, manifest: Manifest) -> RunPaths:
                 if full:
                     raise no_space_left(full, f"iteration {t}: {stage}") from None
                 raise
-            metrics["wall_s"] = round(time.time() - start, 2)
-            written = outputs.record(paths.root, outputs.written_since(before, paths.root))
+            metrics.setdefault("wall_s", round(time.time() - start, 2))  # a group's process times each stage
+            if written_files is None:
+                written_files = outputs.written_since(before, paths.root)
+            written = outputs.record(paths.root, written_files)
             inputs_redone |= previous is not None and written != previous
             manifest.claim_outputs(t, stage, written)
             manifest.set_stage(t, stage, "done", metrics=metrics)

@@ -14,6 +14,7 @@ from srlm.config.run_config import enum_value
 from srlm.core.errors import SrlmError
 from srlm.core.io import read_json
 from srlm.models.precision import resolve_dtype
+from srlm.pipeline.stage_group import written_file
 from srlm.stages import metrics_file, run_stage
 
 TRAINING_STAGES = ("sft_baseline", "sft", "dpo")
@@ -27,6 +28,7 @@ ENGINE_KEYS = {  # stages that run a model for inference, and the key naming the
 }
 # rows split over ranks; self-instruct is sequential
 SHARDED_STAGES = ("eft", "generate", "judge", "meta_judge", "eval")
+SHARED_ENGINE_STAGES = ("generate", "judge", "meta_judge")  # all on M_t, back to back
 
 
 def stage_backend(stage: str, cfg) -> str | None:
@@ -108,6 +110,34 @@ def stage_command(stage: str, cfg, paths) -> list[str] | None:
     return cmd + entry
 
 
+def shares_engine(stage: str, cfg) -> bool:
+    """Whether `stage` may run in one process with its neighbours on one engine: a vLLM stage of
+    SHARED_ENGINE_STAGES that would run as a single process (replicas under torchrun each load their own)."""
+    return (
+        bool(cfg.generation.share_engine)
+        and stage in SHARED_ENGINE_STAGES
+        and uses_vllm(stage, cfg)
+        and stage_launcher(stage, cfg) == ("subprocess", 1)
+    )
+
+
+def engine_group(stage: str, cfg, pending: list[str]) -> list[str]:
+    """`stage` and the stages right after it in `pending` (the iteration's stages still to run, `stage` first)
+    that run on the same engine in its process; `[stage]` when it runs alone."""
+    if not shares_engine(stage, cfg):
+        return [stage]
+    group = [stage]
+    for following in pending[pending.index(stage) + 1 :]:
+        if not shares_engine(following, cfg):
+            break
+        group.append(following)
+    return group
+
+
+def group_command(stages: list[str], paths) -> list[str]:
+    return [sys.executable, "-m", "srlm.pipeline.stage_group", str(paths.run.root), str(paths.t), *stages]
+
+
 def training_layout(cfg) -> tuple[str, bool]:
     """(name, weights sharded?) of how training stages place the model: from the launcher and accelerate config."""
     lc = cfg.launcher
@@ -152,15 +182,20 @@ class StagePlan:
     processes: int  # per machine
     model_devices: int  # devices one copy of the model is spread over (1: whole in one process on one device)
     layout: str
+    group: tuple[str, ...] = ()  # the stages run in one process on one engine, this one among them
 
     def describe(self) -> str:
         how = " ".join(self.command) if self.command else "(in process)"
+        if self.group and self.stage != self.group[0]:
+            how = f"(in {self.group[0]}'s process, on its engine)"
         head = f"[iteration {self.iteration}] {self.stage}: {how}"
         return f"{head}   # {self.layout}" if self.runs_model else head
 
 
-def stage_plan(stage: str, cfg, paths) -> StagePlan:
+def stage_plan(stage: str, cfg, paths, iteration_stages: list[str] | None = None) -> StagePlan:
+    """How `stage` runs; with the iteration's stages, also which of them share its process and engine."""
     kind, nproc = stage_launcher(stage, cfg)
+    group = plan_group(stage, cfg, iteration_stages or [stage])
     machines = cfg.launcher.num_machines
     engine = stage_backend(stage, cfg) if stage in ENGINE_KEYS and runs_model(stage, cfg) else None
     model_devices, layout = 1, ""
@@ -175,16 +210,76 @@ def stage_plan(stage: str, cfg, paths) -> StagePlan:
         layout = f"vLLM: {nproc} engine(s) x tensor parallel {model_devices}"
     elif engine == "hf":
         layout = f"HF: {nproc} rank(s), whole model per rank"
+    command = stage_command(stage, cfg, paths)
+    if len(group) > 1 and stage == group[0]:
+        command = group_command(list(group), paths)
     return StagePlan(
         iteration=paths.t,
         stage=stage,
-        command=stage_command(stage, cfg, paths),
+        command=command,
         runs_model=runs_model(stage, cfg),
         engine=engine,
         processes=nproc,
         model_devices=model_devices,
         layout=layout,
+        group=group if len(group) > 1 else (),
     )
+
+
+def plan_group(stage: str, cfg, iteration_stages: list[str]) -> tuple[str, ...]:
+    """The group `stage` belongs to when every stage of the iteration runs (a fresh run)."""
+    i = 0
+    while i < len(iteration_stages):
+        group = engine_group(iteration_stages[i], cfg, iteration_stages)
+        if stage in group:
+            return tuple(group)
+        i += len(group)
+    return (stage,)
+
+
+class Launches:
+    """Launches the stages the driver asks for: alone, or with the stages after them on one engine in one process
+    (`engine_group`), whose results it hands out when the driver reaches them. A group stopped half way keeps the
+    stages it finished; the first unfinished one fails with the group's error."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.ready: dict[tuple[int, str], tuple[dict, list[str]] | BaseException] = {}
+
+    def launch(self, stage: str, paths, pending: list[str]) -> tuple[dict, list[str] | None]:
+        """(metrics, files written: None when the caller sees them itself) of `stage`; `pending` as for
+        `engine_group`."""
+        result = self.ready.pop((paths.t, stage), None)
+        if isinstance(result, BaseException):
+            raise result
+        if result is not None:
+            return result
+        group = engine_group(stage, self.cfg, pending)
+        if len(group) == 1:
+            return launch(stage, self.cfg, paths), None
+        return self._launch_group(group, paths)
+
+    def _launch_group(self, group: list[str], paths) -> tuple[dict, list[str]]:
+        for stage in group:  # an earlier attempt's records are not this launch's
+            metrics_file(paths, stage).unlink(missing_ok=True)
+            written_file(paths, stage).unlink(missing_ok=True)
+        cmd = group_command(group, paths)
+        code = subprocess.run(cmd, check=False).returncode
+        results = {}
+        for stage in group:
+            if not metrics_file(paths, stage).exists():
+                break
+            results[stage] = (read_json(metrics_file(paths, stage)), read_json(written_file(paths, stage)))
+        failed = next((s for s in group if s not in results), None)
+        error = SrlmError(
+            f"stage {failed} of iteration {paths.t} failed (exit {code}; the error is printed above; it ran in one "
+            f"process with {', '.join(s for s in group if s != failed)}): {' '.join(cmd)}"
+        )
+        for stage in group[1:]:
+            self.ready[(paths.t, stage)] = results.get(stage, error)
+        if group[0] not in results:
+            raise error
+        return results[group[0]]
 
 
 def launch(stage: str, cfg, paths) -> dict:
