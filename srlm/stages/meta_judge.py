@@ -70,7 +70,7 @@ def meta_items(cfg, paths) -> list[dict]:
 
 def within_context(engine, items: list[dict], mc) -> tuple[list[dict], int]:
     """The items whose prompt leaves room for the meta-judge's reply in the engine's context (vLLM refuses a
-    longer one and HF would attend past the model's positions), and how many were left out."""
+    longer one; HF sets no limit), and how many were left out."""
     limit = engine.max_context()
     if limit is None:
         return items, 0

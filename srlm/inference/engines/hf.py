@@ -24,7 +24,7 @@ class HfEngine(Engine):
         self.model = model if model is not None else load_model(path, dtype)
 
     def max_context(self) -> int | None:
-        return getattr(self.model.config, "max_position_embeddings", None)
+        return None  # transformers runs a longer sequence (RoPE goes on past max_position_embeddings)
 
     def _left_padded(self, ids: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(map(len, ids))
