@@ -35,10 +35,8 @@ def rows() -> list[dict]:
     ]
 
 
-@pytest.fixture(scope="module")
-def base_run(tmp_path_factory):
+def base_run_dir(run_dir, steps: int):
     """A run directory on the tiny base model with the IFT rows written, and its config (dropout 0.1)."""
-    run_dir = tmp_path_factory.mktemp("base-run")
     cfg = compose(
         [
             "recipe=smoke",
@@ -46,7 +44,7 @@ def base_run(tmp_path_factory):
             f"model.name={tiny_base_checkpoint()}",
             f"model.dropout={DROPOUT}",
             "eft.enabled=false",
-            "sft.max_steps=60",
+            f"sft.max_steps={steps}",
             "sft.per_device_train_batch_size=4",
             "sft.learning_rate=1e-2",
             "sft.min_lr=1e-3",
@@ -60,8 +58,22 @@ def base_run(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+    """60 SFT steps: enough for the tiny model to learn the replies and where its turn ends."""
+    return base_run_dir(tmp_path_factory.mktemp("base-run"), steps=60)
+
+
+@pytest.fixture(scope="module")
 def trained(base_run):
     cfg, paths = base_run
+    sft.run(cfg, paths)
+    return paths.model
+
+
+@pytest.fixture(scope="module")
+def trained_briefly(tmp_path_factory):
+    """The same SFT, 2 steps: where the dropout goes does not depend on how long it trained."""
+    cfg, paths = base_run_dir(tmp_path_factory.mktemp("base-run-brief"), steps=2)
     sft.run(cfg, paths)
     return paths.model
 
@@ -90,6 +102,7 @@ def test_sft_data_of_a_base_model_ends_every_reply_with_the_end_of_turn_token(ba
     assert attention.attention_dropout == DROPOUT
 
 
+@pytest.mark.slow
 def test_the_trained_base_model_stops_at_the_end_of_its_turn(base_run, trained):
     tok = AutoTokenizer.from_pretrained(trained)
     end = tok.convert_tokens_to_ids(TURN_END)
@@ -104,7 +117,8 @@ def test_the_trained_base_model_stops_at_the_end_of_its_turn(base_run, trained):
             assert out["text"] == answer, engine.backend
 
 
-def test_dropout_is_built_into_the_model_and_not_saved_with_it(trained):
+def test_dropout_is_built_into_the_model_and_not_saved_with_it(trained_briefly):
+    trained = trained_briefly
     base_dropout = AutoConfig.from_pretrained(tiny_base_checkpoint()).attention_dropout
     assert AutoConfig.from_pretrained(trained).attention_dropout == base_dropout != DROPOUT
     ids = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12]])

@@ -63,6 +63,7 @@ def bench_module(monkeypatch):
     return importlib.import_module
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_headline_figure_and_a_table(tmp_path):
     out = tmp_path / "r.json"
     cmd = [sys.executable, "-m", "benchmarks.run", "--model", "tiny-random", "--quick", "--repeats", "1"]

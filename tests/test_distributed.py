@@ -1,7 +1,7 @@
 """Two processes (torchrun, gloo) on the CPU: sharded generate and judge, DDP dpo, rank discipline.
 
 Both runs start from the same seed iteration (SFT done once, copied), then do iteration 1: one with
-every stage as a single process, one with generate, judge and dpo under `torchrun --nproc_per_node 2`.
+every stage in the driver's process, one with generate, judge and dpo under `torchrun --nproc_per_node 2`.
 Both use one thread per process, so the two differ only in the number of processes.
 """
 
@@ -36,11 +36,11 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
     single, double, audit = root / "single", root / "double", root / "audit"
     audit.mkdir()
-    seed = srlm_run(single, "num_iterations=0", "launcher=subprocess")
+    seed = srlm_run(single, "num_iterations=0", "launcher=inprocess")
     assert seed.returncode == 0, seed.stderr[-3000:]
     shutil.copytree(single, double)
     shutil.copytree(single, root / "seed")
-    one = srlm_run(single, "num_iterations=1", "launcher=subprocess")
+    one = srlm_run(single, "num_iterations=1", "launcher=inprocess")
     assert one.returncode == 0, one.stderr[-3000:]
     env = {
         "SRLM_WRITE_AUDIT": str(audit),
@@ -108,9 +108,10 @@ def test_a_rank_killed_mid_generate_fails_the_stage_and_the_run_resumes_to_the_s
 
 @pytest.mark.slow
 def test_two_process_dpo_killed_after_a_checkpoint_resumes_from_it(tmp_path, runs):
-    single, _, _ = runs
+    _, double, _ = runs
     run_dir = tmp_path / "run"
-    shutil.copytree(single.parent / "seed", run_dir)
+    shutil.copytree(double, run_dir)  # the two-process run of iteration 1 with its DPO model gone: DPO is redone
+    shutil.rmtree(run_dir / "iteration_1" / "dpo")
     two = ("num_iterations=1", "launcher=torchrun", "launcher.num_processes=2", "dpo.max_steps=3")
     killed = srlm_run(run_dir, *two, env={"SRLM_KILL_AT": "dpo:1", "SRLM_KILL_RANK": "0"})
     assert "stage dpo of iteration 1 failed" in killed.stderr

@@ -46,6 +46,7 @@ def test_no_inference_stage_loads_or_runs_a_model_by_itself():
         assert not found, f"{path.name} calls {sorted(found)}; go through srlm.inference.engines.open_engine"
 
 
+@pytest.mark.slow
 def test_engine_modules_import_alone_in_any_order():
     engines = ("srlm.inference.engines.vllm", "srlm.inference.engines.hf")
     for module in (*engines, "srlm.models.resolve", "srlm.models.embedded", "srlm.models.tiny"):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import smoke_overrides
 
 from srlm.config.compose import compose
@@ -92,6 +93,7 @@ def test_dry_run_cli_prints_commands(tmp_path):
     assert not (tmp_path / "manifest.json").exists()
 
 
+@pytest.mark.slow
 def test_subprocess_launcher_runs_stages_as_processes(tmp_path):
     paths = run(
         compose(smoke_overrides(tmp_path / "run", "num_iterations=1", "eval.enabled=false", "launcher=subprocess"))

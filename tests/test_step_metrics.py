@@ -40,6 +40,7 @@ def step_events(run_dir: Path) -> list[dict]:
     return [e for e in read_jsonl(run_dir / "metrics.jsonl") if "train_step" in e]
 
 
+@pytest.mark.slow
 def test_every_step_once_in_metrics_jsonl(run_dir):
     manifest = Manifest.load(run_dir / "manifest.json")
     assert manifest.stage(1, "dpo")["metrics"]["resumed_from_step"] == 1  # the resume really started mid-stage
@@ -100,6 +101,7 @@ def wandb_run(run_dir: Path) -> tuple[list[dict], dict[str, str]]:
     return rows, globs
 
 
+@pytest.mark.slow
 def test_steps_in_wandb_on_their_own_axis(run_dir):
     rows, globs = wandb_run(run_dir)
     assert globs["train/*"] == "train/step"
@@ -120,6 +122,7 @@ def test_steps_in_wandb_on_their_own_axis(run_dir):
             assert row["train/dpo/rewards/margins"] == event["rewards/margins"]
 
 
+@pytest.mark.slow
 def test_eval_answers_table_per_iteration(run_dir):
     rows, _ = wandb_run(run_dir)
     tables = {r["iteration"]: r["samples/eval_answers/path"] for r in rows if "samples/eval_answers/path" in r}
@@ -191,6 +194,7 @@ def test_train_step_offset_counts_earlier_training_stages(tmp_path):
     assert train_step_offset(manifest, 3, "dpo") == 19
 
 
+@pytest.mark.slow
 def test_the_learning_rate_schedule_decays_towards_min_lr(run_dir):
     """Each stage's cosine schedule runs from the peak to the configured floor, the resumed DPO stage included.
 

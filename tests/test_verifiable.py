@@ -340,6 +340,7 @@ def test_srlm_eval_refuses_a_bad_ifeval_file_before_loading_the_model(tmp_path, 
 # ----------------------------------------------------------------------------------------- srlm eval --ifeval
 
 
+@pytest.mark.slow
 def test_srlm_eval_ifeval_in_googles_schema_killed_and_resumed(tmp_path):
     from srlm.evaluation.ifeval import FIGURES
 
