@@ -18,6 +18,7 @@ from srlm.config.run_config import enum_value
 from srlm.core import distributed
 from srlm.core.errors import SrlmError
 from srlm.core.io import read_jsonl, write_json
+from srlm.data.prompt_sets import too_long
 from srlm.inference.batches import RowPass, items_per_call, run_rows
 from srlm.inference.engines import open_engine
 from srlm.rewarding.judgments import judgment_rows
@@ -75,8 +76,7 @@ def within_context(engine, items: list[dict], mc) -> tuple[list[dict], int]:
     if limit is None:
         return items, 0
     room = limit - (1 if enum_value(mc.mode) == "probability" else mc.max_new_tokens)
-    lengths = [len(ids) for ids in engine.encode([engine.chat(it["meta_prompt"]) for it in items])]
-    kept = [it for it, n in zip(items, lengths) if n <= room]
+    kept = [it for it in items if not too_long(engine.chat(it["meta_prompt"]), engine.tokenizer, room)]
     if len(kept) < len(items):
         print(
             f"[srlm] meta-judge: {len(items) - len(kept)} of {len(items)} comparison(s) left out: their prompt leaves "
