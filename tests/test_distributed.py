@@ -121,3 +121,34 @@ def test_two_process_dpo_killed_after_a_checkpoint_resumes_from_it(tmp_path, run
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     metrics = json.loads((run_dir / "iteration_1" / ".dpo.metrics.json").read_text())
     assert (metrics["resumed_from_step"], metrics["steps"]) == (1, 3)
+
+
+@pytest.fixture
+def two_machines():
+    """A Ray cluster of two machines on this one (Ray's own test cluster: a head and a second node)."""
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": 80 * 1024**2}
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    cluster.add_node(**node)
+    yield cluster.address
+    cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_ray_replicas_on_two_machines_killed_and_resumed_give_the_rows_of_one_process(tmp_path, runs, two_machines):
+    single, _, _ = runs
+    run_dir = tmp_path / "run"
+    shutil.copytree(single.parent / "seed", run_dir)
+    ray = ("num_iterations=1", "launcher.inference_launcher=ray", "launcher.num_machines=2")
+    ray += (f"launcher.ray_address={two_machines}",)
+    killed = srlm_run(run_dir, *ray, env={"SRLM_KILL_AT": "judgments.jsonl:2:torn", "SRLM_KILL_RANK": "1"})
+    assert killed.returncode != 0
+    assert "stage judge of iteration 1 failed" in killed.stderr, killed.stderr[-3000:]
+    placed = [line for line in killed.stdout.splitlines() if "replica(s); Ray node of machine 0, 1" in line]
+    assert len(set(placed[0].split(": ")[-1].split(", "))) == 2, placed  # one replica on each machine
+    assert (run_dir / "iteration_1" / "judgments.jsonl.rank1.partial").exists()
+    resumed = srlm_run(run_dir, *ray)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name in ("candidates.jsonl", "judgments.jsonl", "pairs.jsonl"):
+        assert (run_dir / "iteration_1" / name).read_bytes() == (single / "iteration_1" / name).read_bytes(), name

@@ -89,6 +89,32 @@ def test_two_machines_go_through_the_deepspeed_hostfile(tmp_path):
         assert flag in cmds["dpo"]
 
 
+def test_ray_runs_inference_replicas_on_every_machine_and_training_through_deepspeed(tmp_path):
+    cmds = commands(
+        tmp_path,
+        "recipe=llama2-70b/paper",
+        "generation.tensor_parallel_size=2",
+        "launcher.inference_launcher=ray",
+        "launcher.num_machines=2",
+        "launcher.main_process_ip=10.0.0.1",
+        "launcher.hostfile=/etc/hostfile",
+    )
+    machines = "ray: 2 machine(s) x 4 replica(s) (machine 0: rank(s) 0-3; machine 1: rank(s) 4-7)"
+    for stage in ("generate", "judge", "eval"):
+        assert cmds[stage].startswith(f"{machines}, each: "), cmds[stage]
+        assert cmds[stage].split(", each: ")[1].split()[1:3] == ["-m", f"srlm.stages.{stage}"]
+    assert cmds["prompts"].split()[1:3] == ["-m", "srlm.stages.prompts"]  # self-instruct: one engine
+    assert "--num_processes=16 --num_machines=2" in cmds["dpo"]
+
+
+def test_ray_inference_on_two_machines_with_training_on_machine_0(tmp_path):
+    cmds = commands(
+        tmp_path, "recipe=smoke", "launcher=torchrun", "launcher.inference_launcher=ray", "launcher.num_machines=2"
+    )
+    assert cmds["generate"].startswith("ray: 2 machine(s) x 2 replica(s) (machine 0: rank(s) 0-1; machine 1: rank(s) 2-3)")
+    assert "torchrun --standalone --nproc_per_node=2 -m srlm.stages.dpo" in cmds["dpo"]
+
+
 @pytest.mark.parametrize(
     "overrides,key",
     [
@@ -96,6 +122,7 @@ def test_two_machines_go_through_the_deepspeed_hostfile(tmp_path):
         (["launcher.num_machines=2", "launcher.hostfile=/h"], "launcher.hostfile"),
         (["launcher=torchrun", "launcher.num_machines=2", "launcher.hostfile=/h"], "launcher.kind"),
         (["launcher.num_processes=0"], "launcher.num_processes"),
+        (["launcher.inference_launcher=rey"], "launcher.inference_launcher"),
         (["generation.tensor_parallel_size=0"], "generation.tensor_parallel_size"),
         (["judge.backend=vlm"], "judge.backend"),
         (["eval.backend=VLLM"], "eval.backend"),
@@ -116,6 +143,16 @@ def test_vllm_backend_without_vllm_fails_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "vllm" else real(name, *a))
     cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", "judge.backend=vllm"])
     with pytest.raises(SrlmError, match=r"judge.backend=vllm cannot run here: vLLM is not installed: pip install"):
+        run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_ray_launcher_with_no_cluster_at_the_address_fails_before_any_work(tmp_path):
+    from srlm.pipeline.driver import run
+
+    overrides = ["launcher.inference_launcher=ray", "launcher.ray_address=127.0.0.1:9", "launcher.num_machines=2"]
+    cfg = compose(["recipe=smoke", f"run_dir={tmp_path / 'run'}", *overrides])
+    with pytest.raises(SrlmError, match=r"`launcher.ray_address`: nothing answers at 127.0.0.1:9"):
         run(cfg)
     assert not (tmp_path / "run").exists()
 

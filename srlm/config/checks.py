@@ -34,15 +34,20 @@ def validate(cfg: DictConfig) -> None:
         (cfg.generation.tensor_parallel_size >= 1, "generation.tensor_parallel_size", "at least 1"),
         (cfg.launcher.num_processes >= 1, "launcher.num_processes", "at least 1"),
         (cfg.launcher.num_machines >= 1, "launcher.num_machines", "at least 1"),
+        (cfg.launcher.inference_launcher in ("local", "ray"), "launcher.inference_launcher", "local or ray"),
         (
-            cfg.launcher.num_machines == 1 or enum_value(cfg.launcher.kind) == "accelerate",
+            cfg.launcher.num_machines == 1
+            or enum_value(cfg.launcher.kind) == "accelerate"
+            or cfg.launcher.inference_launcher == "ray",
             "launcher.kind",
-            "accelerate when launcher.num_machines > 1 (DeepSpeed's multi-node launcher starts the other machines)",
+            "accelerate when launcher.num_machines > 1 (DeepSpeed's multi-node launcher starts the other machines), "
+            "unless only inference uses them (launcher.inference_launcher=ray)",
         ),
         (
-            cfg.launcher.num_machines == 1 or None not in (cfg.launcher.main_process_ip, cfg.launcher.hostfile),
+            global_batch.training_machines(cfg) == 1
+            or None not in (cfg.launcher.main_process_ip, cfg.launcher.hostfile),
             "launcher.hostfile",
-            "a hostfile and launcher.main_process_ip (machine 0's address) when launcher.num_machines > 1",
+            "a hostfile and launcher.main_process_ip (machine 0's address) when training uses num_machines > 1",
         ),
         (cfg.logger.backend in ("none", "wandb"), "logger.backend", "none or wandb"),
         (

@@ -8,6 +8,7 @@ global = per_device_train_batch_size x processes x accumulation. The paper's 16 
 
 from __future__ import annotations
 
+from srlm.config.run_config import enum_value
 from srlm.core.errors import SrlmError
 
 
@@ -38,9 +39,15 @@ def gradient_accumulation(stage: str, stage_cfg, processes: int) -> int:
     return steps
 
 
+def training_machines(cfg) -> int:
+    """Machines the training stages run on: all of them under accelerate (DeepSpeed's multi-node launcher), else
+    machine 0 (inference may still use every machine: `launcher.inference_launcher=ray`)."""
+    return cfg.launcher.num_machines if enum_value(cfg.launcher.kind) == "accelerate" else 1
+
+
 def checks(cfg) -> list[tuple[bool, str, str]]:
     """(ok, key, expected) for both training stages at the configured launch, checked when the config is composed."""
-    processes = cfg.launcher.num_processes * cfg.launcher.num_machines
+    processes = cfg.launcher.num_processes * training_machines(cfg)
     out = []
     for stage in ("sft", "dpo"):
         sc = cfg[stage]

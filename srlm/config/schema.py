@@ -329,6 +329,10 @@ class LauncherConfig:
         None, "Generation stages (generate, judge) with backend=hf; null: as `kind`. vllm runs one process."
     )
     generation_processes: int | None = _f(None, "Processes per machine for generation stages; null: num_processes.")
+    inference_launcher: str = _f(
+        "local", "Sharded inference stages: local (this machine) or ray (replicas on every machine of a Ray cluster)."
+    )
+    ray_address: str = _f("auto", "Ray cluster for inference_launcher=ray; auto: the one `ray start` joined here.")
 
 
 @dataclass

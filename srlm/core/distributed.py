@@ -1,7 +1,8 @@
 """Ranks of a stage launched as several processes (torchrun / accelerate set RANK and WORLD_SIZE).
 
 Generation stages shard their batches across ranks and meet at barriers. A barrier goes through the
-launcher's key-value store (torchrun's agent store at MASTER_ADDR:MASTER_PORT), not through a process
+launcher's key-value store (torchrun's agent store at MASTER_ADDR:MASTER_PORT, or the one srlm's driver hosts
+for Ray replicas: SRLM_STORE_HOSTED=1), not through a process
 group: a vLLM engine makes torch.distributed's default group its own (one process: a barrier on it would
 not wait for the other ranks), and a barrier must hold while an engine is open. A single process needs none
 of this.
@@ -32,17 +33,18 @@ def is_rank_zero() -> bool:
 
 
 def _barrier_store():
-    """A client of the launcher's store (torchrun hosts it in its agent); rank 0 hosts one where none does."""
+    """A client of the launcher's store (torchrun's agent or srlm's driver hosts it); rank 0 hosts one where none
+    does."""
     global _store
     if _store is None:
         from torch.distributed import TCPStore
 
-        hosted_by_agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+        hosted = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True" or os.environ.get("SRLM_STORE_HOSTED") == "1"
         _store = TCPStore(
             os.environ["MASTER_ADDR"],
             int(os.environ["MASTER_PORT"]),
             world_size(),
-            is_master=is_rank_zero() and not hosted_by_agent,
+            is_master=is_rank_zero() and not hosted,
             timeout=BARRIER_TIMEOUT,
         )
     return _store

@@ -18,8 +18,8 @@ from srlm.core.errors import SrlmError
 from srlm.core.io import atomic_write_text, read_jsonl
 from srlm.core.paths import RunPaths, stages_of
 from srlm.inference.engines.vllm import check_vllm_available
-from srlm.pipeline import disk, outputs
-from srlm.pipeline.launch import ENGINE_KEYS, Launches, StagePlan, stage_plan, uses_vllm
+from srlm.pipeline import disk, outputs, ray_replicas
+from srlm.pipeline.launch import ENGINE_KEYS, Launches, StagePlan, on_ray, stage_plan, uses_vllm
 from srlm.pipeline.manifest import Manifest
 from srlm.pipeline.preflight import check_inputs
 from srlm.pipeline.run_lock import RunLock
@@ -200,6 +200,10 @@ def run(cfg) -> RunPaths:
     for stage, key in ENGINE_KEYS.items():
         if uses_vllm(stage, cfg):
             check_vllm_available(key)  # before any work, not hours later at the first generate stage
+    if any(on_ray(stage, cfg) for stage in ENGINE_KEYS):
+        found = ray_replicas.cluster_problems(cfg)
+        if found:
+            raise SrlmError("launcher.inference_launcher=ray: " + "; ".join(found))
     root = RunPaths(cfg.run_dir).root
     try:
         lock = RunLock(root).acquire()  # before anything in the run directory is touched

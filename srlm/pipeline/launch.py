@@ -14,6 +14,7 @@ from srlm.config.run_config import enum_value
 from srlm.core.errors import SrlmError
 from srlm.core.io import read_json
 from srlm.models.precision import resolve_dtype
+from srlm.pipeline import ray_replicas
 from srlm.pipeline.stage_group import written_file
 from srlm.stages import metrics_file, run_stage
 
@@ -55,6 +56,11 @@ def vllm_replicas(cfg) -> int:
     return max(1, (lc.generation_processes or lc.num_processes) // cfg.generation.tensor_parallel_size)
 
 
+def on_ray(stage: str, cfg) -> bool:
+    """Whether `stage` runs as replicas on every machine of a Ray cluster (`srlm.pipeline.ray_replicas`)."""
+    return cfg.launcher.inference_launcher == "ray" and stage in SHARDED_STAGES and runs_model(stage, cfg)
+
+
 def stage_launcher(stage: str, cfg) -> tuple[str, int]:
     """(launcher kind, processes per machine) of `stage`.
 
@@ -62,12 +68,15 @@ def stage_launcher(stage: str, cfg) -> tuple[str, int]:
     launcher, rows sharded over its ranks. With vLLM a stage always runs in processes of its own, so
     its engine's memory is gone before any training stage starts: one engine split over
     `tensor_parallel_size` devices, and one replica (a torchrun rank) per further group of devices.
-    Self-instruct (each round feeds the next) and model-free stages run as one process.
+    Self-instruct (each round feeds the next) and model-free stages run as one process. With
+    `launcher.inference_launcher=ray` the sharded inference stages run as that many replicas on every machine.
     """
     lc = cfg.launcher
     kind = enum_value(lc.kind)
     if stage in TRAINING_STAGES:
         return kind, lc.num_processes
+    if on_ray(stage, cfg):
+        return "ray", vllm_replicas(cfg) if uses_vllm(stage, cfg) else lc.generation_processes or lc.num_processes
     if uses_vllm(stage, cfg):
         replicas = vllm_replicas(cfg) if stage in SHARDED_STAGES else 1
         return ("torchrun" if replicas > 1 else "subprocess"), replicas
@@ -90,7 +99,7 @@ def stage_command(stage: str, cfg, paths) -> list[str] | None:
     entry = ["-m", f"srlm.stages.{stage}", str(paths.run.root), str(paths.t)]
     if kind == "inprocess":
         return None
-    if kind == "subprocess" or (nproc * machines == 1 and stage not in TRAINING_STAGES):
+    if kind in ("subprocess", "ray") or (nproc * machines == 1 and stage not in TRAINING_STAGES):
         return [sys.executable, *entry]
     if kind == "torchrun":
         return [_tool("torchrun"), "--standalone", f"--nproc_per_node={nproc}", *entry]
@@ -183,9 +192,12 @@ class StagePlan:
     model_devices: int  # devices one copy of the model is spread over (1: whole in one process on one device)
     layout: str
     group: tuple[str, ...] = ()  # the stages run in one process on one engine, this one among them
+    placement: str = ""  # where its replicas run, when not on this machine alone
 
     def describe(self) -> str:
         how = " ".join(self.command) if self.command else "(in process)"
+        if self.placement:
+            how = f"{self.placement}, each: {how}"
         if self.group and self.stage != self.group[0]:
             how = f"(in {self.group[0]}'s process, on its engine)"
         head = f"[iteration {self.iteration}] {self.stage}: {how}"
@@ -211,6 +223,7 @@ def stage_plan(stage: str, cfg, paths, iteration_stages: list[str] | None = None
     elif engine == "hf":
         layout = f"HF: {nproc} rank(s), whole model per rank"
     command = stage_command(stage, cfg, paths)
+    placement = ray_replicas.describe(machines, nproc) if kind == "ray" else ""
     if len(group) > 1 and stage == group[0]:
         command = group_command(list(group), paths)
     return StagePlan(
@@ -223,6 +236,7 @@ def stage_plan(stage: str, cfg, paths, iteration_stages: list[str] | None = None
         model_devices=model_devices,
         layout=layout,
         group=group if len(group) > 1 else (),
+        placement=placement,
     )
 
 
@@ -287,10 +301,13 @@ def launch(stage: str, cfg, paths) -> dict:
     cmd = stage_command(stage, cfg, paths)
     if cmd is None:
         return run_stage(stage, cfg, paths)
-    result = subprocess.run(cmd, check=False)
-    if result.returncode != 0:
+    if on_ray(stage, cfg):
+        code = ray_replicas.run_stage(cmd, cfg, stage_launcher(stage, cfg)[1])
+    else:
+        code = subprocess.run(cmd, check=False).returncode
+    if code != 0:
         raise SrlmError(
-            f"stage {stage} of iteration {paths.t} failed (exit {result.returncode}; the failing rank's error is "
+            f"stage {stage} of iteration {paths.t} failed (exit {code}; the failing rank's error is "
             f"printed above): {' '.join(cmd)}"
         )
     return read_json(metrics_file(paths, stage))
