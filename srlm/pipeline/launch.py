@@ -219,7 +219,8 @@ def stage_plan(stage: str, cfg, paths, iteration_stages: list[str] | None = None
         layout = f"train: {name}" + (f" x {ranks} ranks, {spread}" if ranks > 1 else "") + f"; {precision(cfg, name)}"
     elif engine == "vllm":
         model_devices = cfg.generation.tensor_parallel_size
-        layout = f"vLLM: {nproc} engine(s) x tensor parallel {model_devices}"
+        per = " per machine" if kind == "ray" else ""
+        layout = f"vLLM: {nproc} engine(s){per} x tensor parallel {model_devices}"
     elif engine == "hf":
         layout = f"HF: {nproc} rank(s), whole model per rank"
     command = stage_command(stage, cfg, paths)
