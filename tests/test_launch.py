@@ -111,7 +111,8 @@ def test_ray_inference_on_two_machines_with_training_on_machine_0(tmp_path):
     cmds = commands(
         tmp_path, "recipe=smoke", "launcher=torchrun", "launcher.inference_launcher=ray", "launcher.num_machines=2"
     )
-    assert cmds["generate"].startswith("ray: 2 machine(s) x 2 replica(s) (machine 0: rank(s) 0-1; machine 1: rank(s) 2-3)")
+    layout = "ray: 2 machine(s) x 2 replica(s) (machine 0: rank(s) 0-1; machine 1: rank(s) 2-3)"
+    assert cmds["generate"].startswith(layout)
     assert "torchrun --standalone --nproc_per_node=2 -m srlm.stages.dpo" in cmds["dpo"]
 
 

@@ -1,13 +1,9 @@
 """Generate, judge and meta-judge of an iteration on one vLLM engine in one process (`generation.share_engine`):
-which stages are grouped, the pool that keeps one engine loaded, and a group killed half way."""
+which stages are grouped and the pool that keeps one engine loaded (a group killed half way: test_vllm_runs.py)."""
 
-import json
-
-import conftest
 import pytest
 
 from srlm.config.compose import compose
-from srlm.core.io import read_jsonl
 from srlm.inference import engines
 from srlm.inference.engines import engine_pool, open_engine
 from srlm.models.tiny import tiny_base_checkpoint, tiny_checkpoint
@@ -77,23 +73,3 @@ def test_the_pool_loads_a_model_once_and_one_engine_at_a_time(monkeypatch, capsy
     alone = open_engine(cfg, tiny, "hf")
     assert not getattr(alone, "pooled", False) and loads == [tiny, base, tiny]  # outside a pool: the caller's engine
     alone.close()
-
-
-@pytest.mark.slow
-def test_a_group_killed_in_the_judge_keeps_generate_and_resumes_to_the_rows_of_separate_engines(tmp_path):
-    args = [*VLLM, "num_iterations=1", "eval.enabled=false", "generation.vllm_kv_cache_gb=0.25"]
-    args += ["generation.chunk_size=4"]  # two judge chunks: the kill comes after the first
-    separate = conftest.srlm_run([*args, "generation.share_engine=false"], tmp_path / "separate")
-    assert separate.returncode == 0, separate.stderr[-3000:]
-
-    run = tmp_path / "shared"
-    killed = conftest.srlm_run(args, run, kill_at="judgments.jsonl:5")
-    assert killed.returncode != 0 and "stage judge of iteration 1 failed" in killed.stderr, killed.stderr[-2000:]
-    manifest = json.loads((run / "manifest.json").read_text())["iterations"]["1"]
-    assert manifest["generate"]["status"] == "done" and manifest["judge"]["status"] == "failed"
-    assert set(manifest["generate"]["outputs"]) == {"iteration_1/candidates.jsonl"}
-
-    resumed = conftest.srlm_run(args, run)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    for name in ("candidates.jsonl", "judgments.jsonl", "pairs.jsonl"):
-        assert read_jsonl(run / "iteration_1" / name) == read_jsonl(tmp_path / "separate" / "iteration_1" / name)

@@ -1,4 +1,5 @@
-"""The smoke recipe end to end with every model-running stage on vLLM, and SIGKILL + resume under vLLM."""
+"""The smoke recipe end to end with every model-running stage on vLLM, and SIGKILL + resume under vLLM: generate,
+judge and meta-judge sharing one engine (`generation.share_engine`) resume to the rows of an engine per stage."""
 
 import json
 import shutil
@@ -32,14 +33,15 @@ TORCHRUN = str(Path(sys.executable).parent / "torchrun")
 ROWS = ("candidates.jsonl", "judgments.jsonl", "pairs.jsonl")
 
 
-def srlm_run(run_dir, kill_at=None):
-    return conftest.srlm_run(ARGS, run_dir, kill_at)
+def srlm_run(run_dir, *overrides, kill_at=None):
+    return conftest.srlm_run([*ARGS, *overrides], run_dir, kill_at)
 
 
 @pytest.fixture(scope="module")
 def unbroken(tmp_path_factory):
+    """A whole run, every stage in its own process with its own engine."""
     run_dir = tmp_path_factory.mktemp("vllm-unbroken")
-    out = srlm_run(run_dir)
+    out = srlm_run(run_dir, "generation.share_engine=false")
     assert out.returncode == 0, out.stderr[-3000:]
     return run_dir
 
@@ -56,13 +58,19 @@ def test_smoke_recipe_runs_end_to_end_on_vllm(unbroken):
     assert all(s["status"] == "done" for it in manifest["iterations"].values() for s in it.values())
 
 
-def test_sigkill_in_judge_under_vllm_resumes_to_the_rows_of_an_unbroken_run(tmp_path, unbroken):
+def test_a_shared_engine_killed_in_the_judge_keeps_generate_and_resumes_to_the_rows_of_separate_engines(
+    tmp_path, unbroken
+):
     # a torn line in generate is resumed the same way on both engines (tests/test_resume.py kills it under HF)
-    killed = srlm_run(tmp_path, "judgments.jsonl:3:torn")
-    assert killed.returncode != 0 and "failed (exit -9" in killed.stderr, killed.stderr[-2000:]
+    killed = srlm_run(tmp_path, "eval.enabled=false", kill_at="judgments.jsonl:3:torn")
+    assert killed.returncode != 0 and "stage judge of iteration 1 failed" in killed.stderr, killed.stderr[-2000:]
     partial = (tmp_path / "iteration_1" / "judgments.jsonl.partial").read_text().splitlines()
     assert len(partial) == CHUNK + 1 and not partial[-1].endswith("}")  # one whole chunk, then the torn line
-    resumed = srlm_run(tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())["iterations"]["1"]
+    assert manifest["generate"]["status"] == "done" and manifest["judge"]["status"] == "failed"
+    assert set(manifest["generate"]["outputs"]) == {"iteration_1/candidates.jsonl"}
+
+    resumed = srlm_run(tmp_path, "eval.enabled=false")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ROWS:
         assert read_jsonl(tmp_path / "iteration_1" / name) == read_jsonl(unbroken / "iteration_1" / name), name

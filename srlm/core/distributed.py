@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from datetime import timedelta
 
 BARRIER_TIMEOUT = timedelta(hours=6)  # a rank's chunk can take long; a dead rank stops the launcher anyway
@@ -68,3 +69,15 @@ def shutdown() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def finish(code: int) -> int:
+    """A stage process's exit code, once its process group is torn down. One of several ranks leaves at once
+    (os._exit) with its outputs already written: left to the interpreter's teardown, the communication threads of
+    DeepSpeed and gloo can abort a rank that finished ("terminate called without an active exception")."""
+    shutdown()
+    if world_size() > 1:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

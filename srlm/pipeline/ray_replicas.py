@@ -28,17 +28,17 @@ PR_SET_PDEATHSIG = 1
 class Replica:
     machine: int
     rank: int
-    local_rank: int
 
 
 def replicas(machines: int, per_machine: int) -> list[Replica]:
     """Every replica of a stage: machine m runs ranks m * per_machine ... (m + 1) * per_machine - 1."""
-    return [Replica(m, m * per_machine + i, i) for m in range(machines) for i in range(per_machine)]
+    return [Replica(m, m * per_machine + i) for m in range(machines) for i in range(per_machine)]
 
 
 def describe(machines: int, per_machine: int) -> str:
     """One line naming each machine's ranks, for `--dry-run`."""
-    spans = [f"machine {m}: rank(s) {m * per_machine}-{(m + 1) * per_machine - 1}" for m in range(machines)]
+    ranks = {m: [r.rank for r in replicas(machines, per_machine) if r.machine == m] for m in range(machines)}
+    spans = [f"machine {m}: rank(s) {ranks[m][0]}-{ranks[m][-1]}" for m in range(machines)]
     return f"ray: {machines} machine(s) x {per_machine} replica(s) ({'; '.join(spans)})"
 
 
@@ -130,14 +130,14 @@ def run_stage(cmd: list[str], cfg, per_machine: int) -> int:
     task = ray.remote(run_replica)
     common = {**forwarded_environment(), "WORLD_SIZE": str(world), "MASTER_ADDR": host, "MASTER_PORT": str(store.port)}
     common |= {"LOCAL_WORLD_SIZE": "1", "SRLM_STORE_HOSTED": "1"}  # each replica alone on the devices Ray gave it
-    running = {}
+    running = []
     for r in replicas(lc.num_machines, per_machine):
         options = {"num_gpus": tp} if on_gpu else {"num_cpus": 1}
         strategy = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=r.machine)
         env = {**common, "RANK": str(r.rank), "LOCAL_RANK": "0"}
-        running[task.options(scheduling_strategy=strategy, **options).remote(cmd, env)] = r
+        running.append(task.options(scheduling_strategy=strategy, **options).remote(cmd, env))
     try:
-        return wait_all(list(running))
+        return wait_all(running)
     finally:
         for ref in running:
             ray.cancel(ref, force=True)

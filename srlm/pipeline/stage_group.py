@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from srlm.config.run_config import load_run_config
-from srlm.core.distributed import is_rank_zero, shutdown
+from srlm.core.distributed import finish, is_rank_zero
 from srlm.core.errors import SrlmError
 from srlm.core.io import write_json
 from srlm.core.paths import IterationPaths, RunPaths
@@ -48,9 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         run_group(cfg, RunPaths(Path(args.run_dir)).iteration(args.iteration), args.stages)
     except SrlmError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    shutdown()
-    return 0
+        return finish(2)
+    return finish(0)
 
 
 if __name__ == "__main__":

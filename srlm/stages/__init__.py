@@ -59,7 +59,7 @@ def run_stage(stage: str, cfg, paths: IterationPaths) -> dict:
 def main(stage: str, argv: list[str] | None = None) -> int:
     """Entry of `python -m srlm.stages.<stage> RUN_DIR ITERATION`."""
     from srlm.config.run_config import load_run_config
-    from srlm.core.distributed import is_rank_zero, rank, shutdown, world_size
+    from srlm.core.distributed import finish, is_rank_zero, rank, world_size
 
     parser = argparse.ArgumentParser(prog=f"python -m srlm.stages.{stage}")
     parser.add_argument("run_dir")
@@ -72,8 +72,7 @@ def main(stage: str, argv: list[str] | None = None) -> int:
     except SrlmError as e:
         where = f" (rank {rank()} of {world_size()})" if world_size() > 1 else ""
         print(f"error{where}: {e}", file=sys.stderr)
-        return 2
+        return finish(2)
     if is_rank_zero():
         write_json(metrics_file(paths, stage), metrics)
-    shutdown()
-    return 0
+    return finish(0)
