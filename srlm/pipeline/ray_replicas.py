@@ -13,6 +13,7 @@ system or one image, as DeepSpeed's multi-node launcher assumes).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
 import signal
 import socket
@@ -37,8 +38,10 @@ def replicas(machines: int, per_machine: int) -> list[Replica]:
 
 def describe(machines: int, per_machine: int) -> str:
     """One line naming each machine's ranks, for `--dry-run`."""
-    ranks = {m: [r.rank for r in replicas(machines, per_machine) if r.machine == m] for m in range(machines)}
-    spans = [f"machine {m}: rank(s) {ranks[m][0]}-{ranks[m][-1]}" for m in range(machines)]
+    spans = []
+    for m, group in itertools.groupby(replicas(machines, per_machine), key=lambda r: r.machine):
+        ranks = [r.rank for r in group]
+        spans.append(f"machine {m}: rank(s) {ranks[0]}-{ranks[-1]}")
     return f"ray: {machines} machine(s) x {per_machine} replica(s) ({'; '.join(spans)})"
 
 
