@@ -92,9 +92,9 @@ esac
 setup
 export WANDB_SILENT="${WANDB_SILENT:-true}"
 case "${1:-}" in
-  # two test workers, one test file each at a time (a file's module fixtures are built once): SRLM_TEST_WORKERS=0
-  # runs them in this process
-  test) shift; exec "$PY" -m pytest -n "${SRLM_TEST_WORKERS:-2}" --dist loadfile "$@" ;;
+  # two test workers, one test file each at a time (a file's module fixtures are built once), the files with the
+  # most slow tests first (tests/conftest.py); SRLM_TEST_WORKERS=0 runs them in this process
+  test) shift; exec "$PY" -m pytest -n "${SRLM_TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@" ;;
   status|report|eval|recipes|config) exec "$VENV/bin/srlm" "$@" ;;
   bench) shift; exec "$PY" -m benchmarks.run "$@" ;;
   lock) shift; lock; exec "$0" test "$@" ;;
