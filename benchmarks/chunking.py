@@ -27,8 +27,8 @@ from srlm.inference.engines.vllm import unavailable_reason
 
 BEFORE = 8  # prompts per engine call before chunking (generation.batch_size of every recipe)
 NOTES = (
-    "Measured on a CPU shared with other work: absolute tokens/s move with the load; the two ways of feeding "
-    "the engine run side by side in one repeat, alternating which goes first, so their ratio holds."
+    "Absolute tokens/s move with any other load on the machine; the two ways of feeding the engine run side by "
+    "side in one repeat, alternating which goes first, so their ratio holds."
 )
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.common import alternating, timed
 from benchmarks.machine import machine_info, machine_name
+from benchmarks.provenance import git_commit
 from srlm.core.io import read_jsonl
 
 BASE = ["recipe=smoke", "num_iterations=1", "eval.enabled=false", "generation.backend=vllm"]
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "engine_sharing",
         "command": args.command,
+        "srlm": git_commit(),
         "date": datetime.date.today().isoformat(),
         "machine": machine_info(),
         "config": [*BASE, *args.overrides],

@@ -30,6 +30,7 @@ import torch
 from benchmarks import chunking, dpo, engines, generate, gpu, iteration, judge, scaling
 from benchmarks.common import Bench
 from benchmarks.machine import machine_info, machine_name
+from benchmarks.provenance import command_line, git_commit
 from benchmarks.report import table, targets
 from srlm.core.errors import SrlmError
 from srlm.core.io import write_json
@@ -48,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", help=f"comma-separated sections to run, of: {','.join(SECTIONS)}")
     parser.add_argument("--quick", action="store_true", help="smallest sizes everywhere (a smoke run)")
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.sections = SECTIONS if not args.only else tuple(s.strip() for s in args.only.split(",") if s.strip())
     unknown = [s for s in args.sections if s not in SECTIONS]
     if unknown:
@@ -71,6 +73,8 @@ def run_section(name: str, bench: Bench, results: dict, args: argparse.Namespace
 def header(bench: Bench, args: argparse.Namespace) -> dict:
     return {
         "benchmark": "srlm",
+        "command": command_line("benchmarks.run", args.argv),
+        "srlm": git_commit(),
         "date": date.today().isoformat(),
         "machine": machine_info(),
         "model": bench.model,

@@ -22,20 +22,19 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
 import yaml
 
+from benchmarks.provenance import git_commit
 from srlm.core.errors import SrlmError
 from srlm.core.io import read_json, write_json
 from srlm.core.paths import RunPaths
 from srlm.evaluation.reward_audit import drift_warning
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-REPO = Path(__file__).resolve().parents[1]
 RECIPE = "recipes/smollm2-135m/verifiable.yaml"
 EXPECTED_SOURCE = {"self": "self", "oracle": "verifier", "random": "random"}  # arm name -> judge.source
 CONFIG_KEYS = {  # summary key -> path in the resolved config.yaml
@@ -226,20 +225,6 @@ def machine(text: str | None) -> dict:
         "platform": platform.platform(),
         "python": platform.python_version(),
     }
-
-
-def git_commit() -> dict:
-    """The commit of the srlm checkout that runs this script (the runs record none of their own)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "HEAD"), "dirty": None if status is None else bool(status)}
 
 
 def config_differences(arms: dict) -> dict:

@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,11 @@ def test_quick_run_writes_every_headline_figure_and_a_table(tmp_path):
     assert isinstance(agreement, float) or (agreement is None and data["judge"]["pair_agreement_reason"])
     assert {t["met"] for t in data["targets"].values()} <= {True, False}
     assert data["machine"]["torch"] == torch.__version__
+    assert data["command"] == shlex.join(["python", "-m", *cmd[2:], "--out", str(out)])  # pasteable, as it ran
+    assert (
+        data["srlm"]["commit"]
+        == subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    )
     if not data["machine"]["cuda_devices"]:
         assert data["gpu"] == {"skipped": "no CUDA device"}
     assert "speedup vs sequential" in proc.stdout and "targets:" in proc.stdout
