@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,29 @@ def two_machines():
     cluster.shutdown()
 
 
+def processes_of(run_dir: Path) -> set[int]:
+    found = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True).stdout.split()
+    return {int(pid) for pid in found}
+
+
+def kill_the_driver_once_its_replicas_run(run_dir: Path, *overrides: str) -> None:
+    """SIGKILL `srlm run` itself once its Ray replicas' stage processes run: they must end with it and leave the
+    cluster's CPUs to the next run (its placement group goes with the dead driver's job)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SRLM_KILL", "SRLM_WRITE"))}
+    cmd = [sys.executable, "-m", "srlm", "run", *ARGS, f"run_dir={run_dir}", *overrides]
+    driver = subprocess.Popen(cmd, env={**base, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not processes_of(run_dir) - {driver.pid}:  # the replicas' commands name the run directory too
+        assert driver.poll() is None and time.monotonic() < deadline, "no replica started"
+        time.sleep(0.2)
+    driver.kill()
+    driver.wait()
+    deadline = time.monotonic() + 60
+    while processes_of(run_dir):
+        assert time.monotonic() < deadline, "a replica outlived its SIGKILLed driver by 60 s"
+        time.sleep(1)
+
+
 @pytest.mark.slow
 def test_ray_replicas_on_two_machines_killed_and_resumed_give_the_rows_of_one_process(tmp_path, runs, two_machines):
     single, _, _ = runs
@@ -148,6 +172,7 @@ def test_ray_replicas_on_two_machines_killed_and_resumed_give_the_rows_of_one_pr
     placed = [line for line in killed.stdout.splitlines() if "replica(s); Ray node of machine 0, 1" in line]
     assert len(set(placed[0].split(": ")[-1].split(", "))) == 2, placed  # one replica on each machine
     assert (run_dir / "iteration_1" / "judgments.jsonl.rank1.partial").exists()
+    kill_the_driver_once_its_replicas_run(run_dir, *ray)
     resumed = srlm_run(run_dir, *ray)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ("candidates.jsonl", "judgments.jsonl", "pairs.jsonl"):
