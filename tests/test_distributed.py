@@ -21,14 +21,17 @@ AUDIT = Path(__file__).parent / "write_audit"
 ARGS = ["recipe=smoke", "eval.enabled=false", "prompts.per_iteration=6", "resume.allow_config_change=true"]
 
 
-def srlm_run(run_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+def srlm_command(run_dir: Path, *overrides: str) -> list[str]:
+    return [sys.executable, "-m", "srlm", "run", *ARGS, f"run_dir={run_dir}", *overrides]
+
+
+def one_thread_env(env: dict | None = None) -> dict:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SRLM_KILL", "SRLM_WRITE"))}
-    return subprocess.run(
-        [sys.executable, "-m", "srlm", "run", *ARGS, f"run_dir={run_dir}", *overrides],
-        env={**base, "OMP_NUM_THREADS": "1", **(env or {})},
-        capture_output=True,
-        text=True,
-    )
+    return {**base, "OMP_NUM_THREADS": "1", **(env or {})}
+
+
+def srlm_run(run_dir: Path, *overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(srlm_command(run_dir, *overrides), env=one_thread_env(env), capture_output=True, text=True)
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +147,7 @@ def processes_of(run_dir: Path) -> set[int]:
 def kill_the_driver_once_its_replicas_run(run_dir: Path, *overrides: str) -> None:
     """SIGKILL `srlm run` itself once its Ray replicas' stage processes run: they must end with it and leave the
     cluster's CPUs to the next run (its placement group goes with the dead driver's job)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SRLM_KILL", "SRLM_WRITE"))}
-    cmd = [sys.executable, "-m", "srlm", "run", *ARGS, f"run_dir={run_dir}", *overrides]
-    driver = subprocess.Popen(cmd, env={**base, "OMP_NUM_THREADS": "1"}, stdout=subprocess.DEVNULL)
+    driver = subprocess.Popen(srlm_command(run_dir, *overrides), env=one_thread_env(), stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not processes_of(run_dir) - {driver.pid}:  # the replicas' commands name the run directory too
         assert driver.poll() is None and time.monotonic() < deadline, "no replica started"
