@@ -136,14 +136,15 @@ def run_stage(cmd: list[str], cfg, per_machine: int) -> int:
     running = []
     for r in replicas(lc.num_machines, per_machine):
         options = {"num_gpus": tp} if on_gpu else {"num_cpus": 1}
+        options["max_retries"] = 0  # a failed replica fails the stage; resuming it is the driver's work
         strategy = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=r.machine)
         env = {**common, "RANK": str(r.rank), "LOCAL_RANK": "0"}
         running.append(task.options(scheduling_strategy=strategy, **options).remote(cmd, env))
     try:
         return wait_all(running)
     finally:
-        for ref in running:
-            ray.cancel(ref, force=True)
+        # Removing the group kills the replicas still running in it. Not ray.cancel: a cancel racing with a
+        # replica's own end aborts this process inside Ray ("Tried to complete task that was not pending").
         remove_placement_group(group)
         del store
 
