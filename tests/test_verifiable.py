@@ -267,6 +267,19 @@ def test_drift_warning_when_self_scores_rise_while_verified_accuracy_falls():
     assert drift_warning(rising) is None
 
 
+def test_chance_warning_names_the_iterations_whose_judge_interval_reaches_one_half():
+    from srlm.evaluation.reward_audit import chance_warning
+
+    audit = {
+        1: {"judge_verifier_accuracy": 0.80, "judge_verifier_accuracy_interval": [0.62, 0.93]},
+        2: {"judge_verifier_accuracy": 0.54, "judge_verifier_accuracy_interval": [0.39, 0.69]},
+        3: {"judge_verifier_accuracy": None, "judge_verifier_accuracy_interval": None},
+    }
+    assert chance_warning(audit).endswith("against the verifier: iteration 2 0.54 [0.39, 0.69]")
+    audit[2]["judge_verifier_accuracy_interval"] = [0.51, 0.69]
+    assert chance_warning(audit) is None
+
+
 @pytest.mark.parametrize("source", ["verifier", "random"])
 def test_oracle_and_random_pairs_in_a_smoke_run_with_ifeval_every_iteration(tmp_path, capsys, source):
     # "at least 3 words": the tiny random model's byte soup passes it on some candidates and not on others

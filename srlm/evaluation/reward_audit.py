@@ -8,7 +8,9 @@
   constraints than its rejected one;
 - `mean_self_score` beside `verified_pass_rate` (candidates passing every constraint) and
   `verified_instruction_rate` (constraints passed), to be read across iterations: a judge that scores higher
-  while the verifier passes less is being gamed (`drift_warning`).
+  while the verifier passes less is being gamed (`drift_warning`);
+- `chance_warning`: the iterations whose judge is not shown better than a coin against the verifier (its
+  interval reaches 0.5): its pairs need not teach the instructions, whatever the self-scores say.
 Intervals are 95%: bootstrap over prompts (pairs and candidates of a prompt share it), Wilson for shares of pairs.
 """
 
@@ -131,3 +133,16 @@ def drift_warning(by_iteration: dict[int, dict]) -> str | None:
     if not found:
         return None
     return "warning: self-scores rise while verified accuracy falls (reward hacking?): " + "; ".join(found)
+
+
+def chance_warning(by_iteration: dict[int, dict]) -> str | None:
+    """A warning line naming the iterations whose judge-vs-verifier interval reaches 0.5 (the judge is not shown
+    to order candidates better than a coin); None when every audited judge is above chance."""
+    found = []
+    for t, a in sorted(by_iteration.items()):
+        accuracy, interval = a.get("judge_verifier_accuracy"), a.get("judge_verifier_accuracy_interval")
+        if accuracy is not None and interval and interval[0] <= 0.5:
+            found.append(f"iteration {t} {accuracy:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]")
+    if not found:
+        return None
+    return "warning: the judge is not shown better than chance against the verifier: " + "; ".join(found)

@@ -8,7 +8,7 @@ one PNG per figure next to it. Figures, in order:
   rank correlation, judge saturation (share of top scores) and, with meta-rewarding, the meta-judge's position
   bias, RewardBench overall and sections (one figure per way of scoring), response lengths and the
   share of responses cut at the token limit, IFEval on the held-out verifiable prompts and the reward audit of
-  the judge against the verifier (with the warning line of `srlm.reporting.verifiable_summary` above the plots).
+  the judge against the verifier (with the warning lines of `srlm.reporting.verifiable_summary` above the plots).
   Rates are drawn on a [0, 1] axis, with their 95% interval as a band
   where eval.json has one (`interval` next to the figure, e.g. `vs_previous: {win_rate, interval: [lo, hi]}`,
   or `intervals: {name: [lo, hi]}` naming a figure or a section beside it);

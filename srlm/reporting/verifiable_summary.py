@@ -1,6 +1,7 @@
 """The verifiable check of a run, per iteration: IFEval's prompt-level strict accuracy of the model on the held-out
-verifiable set and the reward audit of the iteration's judge, with the warning line when self-scores rise while
-verified accuracy falls. Read by `srlm status` and `srlm report`."""
+verifiable set and the reward audit of the iteration's judge, with a warning line when self-scores rise while
+verified accuracy falls and one when a judge is not shown better than chance against the verifier. Read by
+`srlm status` and `srlm report`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 from srlm.core.io import read_json
 from srlm.core.paths import RunPaths
-from srlm.evaluation.reward_audit import drift_warning
+from srlm.evaluation.reward_audit import chance_warning, drift_warning
 
 
 def _iterations(root: Path) -> list[int]:
@@ -65,5 +66,4 @@ def summary_lines(run_dir) -> list[str]:
             f"{t:<5} {strict:<26} {gain:<26} {judge:<26} {'-' if self_score is None else f'{self_score:.2f}':>10} "
             f"{'-' if verified is None else f'{verified:.3f}':>9}"
         )
-    warning = drift_warning(audit)
-    return lines + ([warning] if warning else [])
+    return lines + [w for w in (drift_warning(audit), chance_warning(audit)) if w]
